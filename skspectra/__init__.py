@@ -1,5 +1,25 @@
-"""skspectra: deep-network classification of 1-D spectra, the scikit-learn way."""
+"""skspectra: deep-network classification of 1-D spectra, the scikit-learn way.
+
+The public API: :class:`SpectrumCNNClassifier` (the two-phase residual CNN), :class:`FluxScaler`
+(per-spectrum flux scaling), :data:`macro_f1_scorer`, the phase-2 loss :class:`SoftMacroF1Loss`,
+the network :class:`SpectrumResNet` and the batch sampler :class:`ClassFractionSampler`.
+"""
+
+from .classifier import SpectrumCNNClassifier
+from .loss import SoftMacroF1Loss
+from .metrics import macro_f1_scorer
+from .network import SpectrumResNet
+from .sampler import ClassFractionSampler
+from .scaler import FluxScaler
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ClassFractionSampler",
+    "FluxScaler",
+    "SoftMacroF1Loss",
+    "SpectrumCNNClassifier",
+    "SpectrumResNet",
+    "__version__",
+    "macro_f1_scorer",
+]

@@ -1,0 +1,591 @@
+"""`SpectrumCNNClassifier`: the contest model's two-phase training as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Mapping
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import Dataset as SkorchDataset
+from torch.utils.data import Dataset
+
+from .loss import SoftMacroF1Loss
+from .network import SpectrumResNet
+from .sampler import ClassFractionSampler, resolve_class_fractions
+
+__all__ = ["SpectrumCNNClassifier"]
+
+# Epochs shorter than this many batches are lengthened: on a few dozen spectra one pass is a
+# single optimiser step, and selecting the best of 30 such "epochs" would select noise.
+_MIN_BATCHES_PER_EPOCH = 10
+
+
+class _Spectra(Dataset):
+    """Rows ``index`` of ``X`` and ``y`` (tensors shared, never copied), with their labels
+    as numpy for the batch sampler and the random generator the sampler draws from."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, index: np.ndarray, rng=None):
+        self.X, self.y, self.index = X, y, torch.as_tensor(index)
+        self.labels = y[self.index].numpy()
+        self.rng = rng
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        j = self.index[i]
+        return self.X[j], self.y[j]
+
+
+class _Phases:
+    """Marker passed through skorch's ``fit_loop`` in place of ``X``: the prepared datasets."""
+
+    def __init__(self, train: _Spectra, valid: _Spectra | None):
+        self.train, self.valid = train, valid
+
+
+class SpectrumCNNClassifier(NeuralNetClassifier):
+    """Residual dilated 1-D CNN for spectra, trained in two phases, the scikit-learn way.
+
+    Phase 1 trains with cross-entropy (``criterion``) at ``lr`` for ``max_epochs`` epochs.
+    Phase 2 starts from the best phase-1 weights and trains with the soft macro-F1 loss
+    (:class:`~skspectra.SoftMacroF1Loss`) at ``f1_lr`` for ``f1_epochs`` epochs, each phase with
+    a fresh optimizer. After every epoch the macro-F1 on a held-out validation split is scored;
+    at the end the weights of the best epoch over both phases are restored (in memory). This is
+    the schedule of the LAMOST 2018 contest model (see the project's ``SEED_MODEL.md``).
+
+    It is a skorch :class:`~skorch.classifier.NeuralNetClassifier`: callbacks, ``history``,
+    ``module__*`` and ``optimizer__*`` parameters and ``device`` work as in skorch. The number of
+    classes and the input length are taken from the data at ``fit``.
+
+    Parameters
+    ----------
+    module : torch module class or instance, default=SpectrumResNet
+        The network. A class is built with ``n_classes`` and ``n_points`` from the data plus
+        ``module__*`` parameters (e.g. ``module__filters=(16, 32)``, ``module__dropout=0.3``).
+        It must output logits of shape ``(n, n_classes)`` for input ``(n, 1, n_points)``.
+    lr : float, default=1e-3
+        Learning rate of phase 1.
+    max_epochs : int, default=30
+        Epochs of phase 1 (cross-entropy); 0 skips it.
+    f1_lr : float, default=1e-4
+        Learning rate of phase 2.
+    f1_epochs : int, default=10
+        Epochs of phase 2 (soft macro-F1 loss); 0 skips it.
+    batch_size : int, default=64
+        Spectra per training batch (and per prediction chunk). Capped at the training set size.
+    class_fractions : None, "balanced" or mapping, default=None
+        Composition of every training batch. ``None``: plain shuffling. ``"balanced"``: equal
+        numbers of each class. A mapping ``label -> fraction`` (e.g. the contest's
+        ``{"star": 0.8, "unknown": 0.1, "galaxy": 0.05, "qso": 0.05}``): those fractions. With
+        fractions, members of each class are drawn with replacement, so rare classes appear in
+        every batch.
+    batches_per_epoch : int or None, default=None
+        Batches in one epoch. ``None``: one pass over the training split, but at least 10
+        batches (so that tiny data sets still take enough steps per scored epoch).
+    validation_split : float, int, CV splitter or None, default=0.2
+        Held-out data scored after every epoch. A float is the fraction and an int the number
+        of spectra, split stratified by class (plain random when a class is too rare to
+        stratify, with a warning); a scikit-learn splitter (anything with ``split(X, y)``)
+        gives its first split. The same split serves both phases. ``None``: no validation; the
+        last epoch's weights are kept.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the batch sampler, weight initialisation and dropout. With an int, a
+        fit on CPU is reproducible to the bit. The global torch random state is left as it was.
+    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+        Loss of phase 1, fed logits.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        Optimizer of both phases (rebuilt with fresh state at the start of each).
+    device : str or torch.device, default="cpu"
+        Where to train and predict (``"cuda"`` for a GPU).
+    verbose : int, default=0
+        1 prints a line per epoch with the phase, losses and validation macro-F1.
+    **kwargs
+        Other skorch parameters: ``callbacks``, ``module__*``, ``optimizer__*``,
+        ``iterator_train__*``, ...
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, in the order of ``predict_proba``'s columns.
+    n_features_in_ : int
+        Points per spectrum seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names, when ``fit`` was given a DataFrame with string column names.
+    module_ : torch.nn.Module
+        The trained network, holding the best epoch's weights.
+    history : skorch.history.History
+        One row per epoch: ``phase``, ``train_loss``, ``valid_loss``, ``valid_acc``,
+        ``valid_f1`` (validation macro-F1), ``valid_f1_best``, ``lr``, ``dur``.
+    best_epoch_ : int or None
+        The epoch (1-based, counted over both phases) whose weights were restored; ``None``
+        without validation.
+
+    See Also
+    --------
+    FluxScaler : per-spectrum flux scaling, usually the step before this one.
+    SoftMacroF1Loss : the loss of phase 2.
+    SpectrumResNet : the default network.
+
+    Notes
+    -----
+    An interruption (Ctrl-C, or skorch's ``EarlyStopping`` callback) ends the current phase;
+    the best weights so far are still restored.
+
+    The pickle of a fitted classifier (``joblib.dump``) holds the weights but no optimizer
+    state. A model trained on CUDA loads and predicts on a CPU-only machine.
+
+    References
+    ----------
+    The LAMOST spectrum classification contest (Tianchi, 2018): a residual dilated CNN, trained
+    with cross-entropy and then a differentiable macro-F1 loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skspectra import FluxScaler, SpectrumCNNClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 64)).astype(np.float32)
+    >>> y = np.where(np.arange(60) % 2 == 0, "star", "qso")
+    >>> X[y == "qso", 30:34] += 5.0  # an emission line
+    >>> clf = SpectrumCNNClassifier(max_epochs=5, f1_epochs=2, random_state=0,
+    ...                             module__filters=(8, 8, 16))
+    >>> pipe = make_pipeline(FluxScaler(), clf).fit(X, y)
+    >>> pipe.predict(X[:4])
+    array(['star', 'qso', 'star', 'qso'], dtype='<U4')
+    >>> pipe.predict_proba(X[:2]).sum(axis=1)
+    array([1., 1.])
+    """
+
+    _parameter_constraints: dict = {
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "f1_lr": [Interval(Real, 0, None, closed="neither")],
+        "f1_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "class_fractions": [None, StrOptions({"balanced"}), Mapping],
+        "batches_per_epoch": [None, Interval(Integral, 1, None, closed="left")],
+        "validation_split": [
+            None,
+            Interval(Real, 0, 1, closed="neither"),
+            Interval(Integral, 1, None, closed="left"),
+            "cv_object",
+        ],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        module=SpectrumResNet,
+        *args,
+        lr: float = 1e-3,
+        max_epochs: int = 30,
+        f1_lr: float = 1e-4,
+        f1_epochs: int = 10,
+        batch_size: int = 64,
+        class_fractions=None,
+        batches_per_epoch: int | None = None,
+        validation_split=0.2,
+        random_state=None,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        device="cpu",
+        verbose: int = 0,
+        **kwargs,
+    ):
+        # The split is made by `validation_split`; skorch's own `train_split` stays off.
+        kwargs.setdefault("train_split", None)
+        super().__init__(
+            module,
+            *args,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            criterion=criterion,
+            optimizer=optimizer,
+            device=device,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.f1_lr = f1_lr
+        self.f1_epochs = f1_epochs
+        self.class_fractions = class_fractions
+        self.batches_per_epoch = batches_per_epoch
+        self.validation_split = validation_split
+        self.random_state = random_state
+
+    # skorch sets `history_`, `initialized_` and `virtual_params_` in `__init__`; scikit-learn
+    # requires `__init__` to set nothing but parameters. These properties keep skorch's names
+    # working while storing the values under private names that scikit-learn's checks ignore.
+    @property
+    def history_(self):
+        return self.__dict__.get("_history_")
+
+    @history_.setter
+    def history_(self, value):
+        self.__dict__["_history_"] = value
+
+    @property
+    def initialized_(self):
+        return self.__dict__.get("_initialized_", False)
+
+    @initialized_.setter
+    def initialized_(self, value):
+        self.__dict__["_initialized_"] = value
+
+    @property
+    def virtual_params_(self):
+        return self.__dict__.setdefault("_virtual_params_", {})
+
+    @virtual_params_.setter
+    def virtual_params_(self, value):
+        self.__dict__["_virtual_params_"] = value
+
+    # skorch's `classes_` is a read-only property over its `classes` parameter; here it is a
+    # plain fitted attribute (the LabelEncoder's classes).
+    @property
+    def classes_(self):
+        try:
+            return self.__dict__["classes_"]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'classes_': call fit first"
+            ) from None
+
+    @classes_.setter
+    def classes_(self, value):
+        self.__dict__["classes_"] = value
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return "classes_" in self.__dict__ and self.initialized_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.classifier_tags.multi_class = True
+        return tags
+
+    @property
+    def _default_callbacks(self):
+        # skorch's `valid_acc` scorer calls `predict` on a dataset; accuracy and macro-F1 are
+        # computed here from the validation batches instead (see `on_epoch_end`).
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("print_log", PrintLog()),
+        ]
+
+    # ------------------------------------------------------------------ data
+    def _check_X(self, X, reset: bool) -> np.ndarray:
+        """Validate ``X`` as scikit-learn does, also accepting ``(n, 1, n_points)``."""
+        shape = getattr(X, "shape", None)
+        if shape is not None and len(shape) == 3:
+            if shape[1] != 1:
+                raise ValueError(
+                    f"X has shape {tuple(shape)}: {shape[1]} channels, but one is supported. "
+                    "Pass spectra as (n_spectra, n_points) or (n_spectra, 1, n_points)."
+                )
+            X = np.asarray(X)[:, 0, :]
+        return validate_data(self, X, reset=reset, dtype=np.float32)
+
+    def _check_Xy(self, X, y, reset: bool):
+        shape = getattr(X, "shape", None)
+        if shape is not None and len(shape) == 3:
+            X = self._check_X(X, reset=reset)
+        X, y = validate_data(self, X, y, reset=reset, dtype=np.float32)
+        check_classification_targets(y)
+        return X, y
+
+    def _split(self, X: np.ndarray, y: np.ndarray, seed: int):
+        """Train and validation indices, drawn once per fit and used by both phases."""
+        split = self.validation_split
+        everything = np.arange(len(y))
+        if split is None:
+            return everything, None
+        if not hasattr(split, "split"):
+            try:
+                splitter = StratifiedShuffleSplit(n_splits=1, test_size=split, random_state=seed)
+                return next(splitter.split(X, y))
+            except ValueError as exc:
+                warnings.warn(
+                    f"The validation split is not stratified ({exc}); it is drawn at random, "
+                    "so a rare class may be missing from one side. Give more spectra of each "
+                    "class, a smaller validation_split, or validation_split=None.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                splitter = ShuffleSplit(n_splits=1, test_size=split, random_state=seed)
+        else:
+            splitter = split
+        train, valid = next(splitter.split(X, y))
+        if len(train) == 0 or len(valid) == 0:
+            raise ValueError(
+                f"validation_split={split!r} leaves {len(train)} spectra for training and "
+                f"{len(valid)} for validation: both need at least one."
+            )
+        return np.asarray(train), np.asarray(valid)
+
+    # ------------------------------------------------------------------ module
+    def initialize_module(self):
+        """Build the module with the number of classes and points taken from the data."""
+        kwargs = self.get_params_for("module")
+        if isinstance(self.module, type) or not isinstance(self.module, torch.nn.Module):
+            inferred = {"n_classes": len(self.classes_), "n_points": self.n_features_in_}
+            clash = {k: v for k, v in kwargs.items() if k in inferred and v != inferred[k]}
+            if clash:
+                raise ValueError(
+                    f"module__{next(iter(clash))} contradicts the data ({inferred}): "
+                    "leave it unset, it is taken from the data."
+                )
+            kwargs.update(inferred)
+        module = self.initialized_instance(self.module, kwargs)
+        self.module_ = module
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        """Training batches come from :class:`ClassFractionSampler`; the rest as in skorch."""
+        if not (training and isinstance(dataset, _Spectra)):
+            return super().get_iterator(dataset, training=training)
+        kwargs = self.get_params_for("iterator_train")
+        batch_size = min(kwargs.pop("batch_size", self.batch_size), len(dataset))
+        kwargs.pop("shuffle", None)
+        n_batches = self.batches_per_epoch
+        if n_batches is None:
+            n_batches = max(-(-len(dataset) // batch_size), _MIN_BATCHES_PER_EPOCH)
+        fractions = resolve_class_fractions(self.class_fractions, self.classes_)
+        if fractions is not None:
+            absent = np.setdiff1d(np.arange(len(fractions)), dataset.labels)
+            if absent.size and fractions[absent].sum() > 0:
+                fractions[absent] = 0.0
+                fractions /= fractions.sum()
+        sampler = ClassFractionSampler(dataset.labels, batch_size, n_batches, fractions, dataset.rng)
+        return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
+
+    def check_data(self, X, y):
+        # Data reaching skorch's loop was validated in `fit`; skorch's checks would only
+        # re-infer the classes from encoded labels.
+        if not isinstance(X, _Phases):
+            super().check_data(X, y)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        if isinstance(X, _Phases):
+            return X.train, X.valid
+        return super().get_split_datasets(X, y, **fit_params)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, **fit_params):
+        """Train in two phases and keep the weights of the best validation macro-F1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
+            Spectra, one per row (a DataFrame works too).
+        y : array-like of shape (n_spectra,)
+            Labels: strings or integers.
+        **fit_params
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self : SpectrumCNNClassifier
+        """
+        return self._fit(X, y, reset=True, **fit_params)
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Run both phases again from the current weights (a first call is ``fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
+            Spectra with the number of points seen before.
+        y : array-like of shape (n_spectra,)
+            Labels among ``classes_``.
+        classes : array-like, default=None
+            All classes, needed on the first call only when ``y`` lacks some of them.
+        **fit_params
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self : SpectrumCNNClassifier
+        """
+        if not self.__sklearn_is_fitted__():
+            return self._fit(X, y, reset=True, classes=classes, **fit_params)
+        return self._fit(X, y, reset=False, **fit_params)
+
+    def _fit(self, X, y, reset: bool, classes=None, **fit_params):
+        # skorch's `_validate_params` checks argument names; scikit-learn's constraints here.
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False), type(self).__name__
+        )
+        if self.train_split is not None:
+            raise ValueError(
+                "SpectrumCNNClassifier splits off validation data by `validation_split`; "
+                "leave skorch's `train_split` unset (None)."
+            )
+        X, y = self._check_Xy(X, y, reset=reset)
+        if reset:
+            encoder = LabelEncoder().fit(y if classes is None else np.concatenate([classes, y]))
+            if len(encoder.classes_) < 2:
+                raise ValueError(
+                    f"y has a single class ({encoder.classes_[0]!r}): a classifier needs "
+                    "spectra of at least two classes."
+                )
+            self.classes_ = encoder.classes_
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y has labels {unknown.tolist()} unseen in the first fit "
+                f"(classes_ = {self.classes_.tolist()}): call fit to start over."
+            )
+        y_enc = np.searchsorted(self.classes_, y)
+
+        rs = check_random_state(self.random_state)
+        split_seed, sampler_seed, torch_seed = (int(s) for s in rs.randint(0, 2**31 - 1, 3))
+        train_idx, valid_idx = self._split(X, y_enc, split_seed)
+
+        X_t = torch.from_numpy(np.ascontiguousarray(X)).unsqueeze(1)
+        y_t = torch.from_numpy(y_enc.astype(np.int64))
+        data = _Phases(
+            _Spectra(X_t, y_t, train_idx, rng=np.random.default_rng(sampler_seed)),
+            None if valid_idx is None else _Spectra(X_t, y_t, valid_idx),
+        )
+        devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(torch_seed)
+            if reset and not (self.warm_start and self.initialized_):
+                self.initialize()
+            self._train_phases(data, **fit_params)
+        return self
+
+    def _uses_cuda(self) -> bool:
+        return str(self.device).startswith("cuda") and torch.cuda.is_available()
+
+    def _train_phases(self, data: _Phases, **fit_params):
+        self._best_ = {"f1": -np.inf, "state": None, "epoch": None}
+        phases = [
+            (1, self.max_epochs, self.lr, None),
+            (2, self.f1_epochs, self.f1_lr, SoftMacroF1Loss()),
+        ]
+        try:
+            for phase, epochs, lr, criterion in phases:
+                if epochs == 0:
+                    continue
+                if phase == 2 and self._best_["state"] is not None:
+                    self.module_.load_state_dict(self._best_["state"])
+                self._start_phase(phase, lr, criterion)
+                self.notify("on_train_begin", X=data, y=None)
+                try:
+                    self.fit_loop(data, None, epochs=epochs, **fit_params)
+                except KeyboardInterrupt:
+                    pass
+                finally:
+                    self.notify("on_train_end", X=data, y=None)
+            if self._best_["state"] is not None:
+                self.module_.load_state_dict(self._best_["state"])
+            self.best_epoch_ = self._best_["epoch"]
+        finally:
+            # Leave the net as its parameters describe it: phase-1 criterion, a fresh optimizer
+            # (so no optimizer state is pickled), nothing of the fit's bookkeeping.
+            self.initialize_criterion()
+            self.initialize_optimizer()
+            del self._best_
+            self.__dict__.pop("_phase_", None)
+            self.__dict__.pop("_valid_out_", None)
+
+    def _start_phase(self, phase: int, lr: float, criterion):
+        self._phase_ = phase
+        self.initialize_criterion()
+        if criterion is not None:
+            self.criterion_ = criterion.to(self.device)
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        kwargs["lr"] = lr
+        self.optimizer_ = self.optimizer(*args, **kwargs)
+
+    # ------------------------------------------------------------------ epoch hooks
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid)
+        self.history.record("phase", self._phase_)
+        self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
+        self._valid_out_ = ([], [])
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if not training and "y_pred" in kwargs and hasattr(self, "_valid_out_"):
+            self._valid_out_[0].append(kwargs["y_pred"].argmax(dim=1).cpu().numpy())
+            self._valid_out_[1].append(batch[1].cpu().numpy())
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid)
+        if dataset_valid is None or not self._valid_out_[0]:
+            # Without validation the last epoch is the one kept.
+            self._best_ = {"f1": -np.inf, "state": None, "epoch": None}
+            return
+        pred = np.concatenate(self._valid_out_[0])
+        true = np.concatenate(self._valid_out_[1])
+        f1 = f1_score(true, pred, average="macro", zero_division=0)
+        self.history.record("valid_acc", float(np.mean(pred == true)))
+        self.history.record("valid_f1", float(f1))
+        is_best = f1 > self._best_["f1"]
+        self.history.record("valid_f1_best", bool(is_best))
+        if is_best:
+            state = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+            self._best_ = {"f1": f1, "state": state, "epoch": len(self.history)}
+
+    # ------------------------------------------------------------------ predict
+    def predict_proba(self, X):
+        """Class probabilities, columns in ``classes_`` order, rows summing to 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
+            Spectra with the number of points seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_spectra, n_classes), float64
+        """
+        check_is_fitted(self)
+        if isinstance(X, Dataset):  # skorch callbacks pass datasets
+            data = X
+        else:
+            X = self._check_X(X, reset=False)
+            data = SkorchDataset(X[:, None, :], None)
+        chunks = [
+            torch.softmax(logits.to(torch.float64), dim=1).numpy()
+            for logits in self.forward_iter(data, training=False)
+        ]
+        if not chunks:
+            return np.empty((0, len(self.classes_)))
+        return np.concatenate(chunks)
+
+    def predict(self, X):
+        """Most probable class of each spectrum, as the original labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
+            Spectra with the number of points seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_spectra,)
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]

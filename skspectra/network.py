@@ -1,0 +1,205 @@
+"""The residual, dilated 1-D convolutional network of the LAMOST contest model.
+
+A plain :class:`torch.nn.Module` that knows nothing of scikit-learn: the estimator in
+``classifier.py`` builds it with the number of classes and the input length taken from the data.
+The architecture is described in ``SEED_MODEL.md`` of the project (the LAMOST 2018 contest's
+reference single model).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["DilatedBlock", "SpectrumResNet", "min_length", "auto_n_pools"]
+
+SEED_FILTERS = (16, 16, 32, 32, 64, 64, 128, 128)
+SEED_DILATIONS = (1, 2, 4)
+
+# Shortest length a feature map may shrink to before the global max pool when the number of
+# pooling stages is chosen automatically: below a handful of positions, pooling only throws
+# information away.
+_MIN_POOLED_LENGTH = 4
+
+
+def min_length(n_pools: int) -> int:
+    """Return the shortest input length that ``n_pools`` pooling stages of 2 can carry."""
+    return 2**n_pools
+
+
+def auto_n_pools(n_points: int, n_blocks: int) -> int:
+    """Number of pooling stages for an input of ``n_points``: as many as the seed (one after each
+    block but the last), but never shrinking the feature map below a few positions.
+
+    >>> auto_n_pools(2600, 8), auto_n_pools(235, 8), auto_n_pools(5, 8)
+    (7, 5, 0)
+    """
+    if n_points < 1:
+        raise ValueError(f"n_points must be positive, got {n_points}")
+    fit = int(math.floor(math.log2(max(n_points / _MIN_POOLED_LENGTH, 1))))
+    return max(0, min(n_blocks - 1, fit))
+
+
+class DilatedBlock(nn.Module):
+    """One residual block: three dilated convolutions, each folded to half its channels.
+
+    Each stage convolves to ``2 * filters`` channels (ReLU), then folds them back to ``filters``
+    by adding channel ``i`` and channel ``i + filters``. The output is the folded path plus a
+    shortcut (the input itself, or a 1x1 convolution when the channel count changes).
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input.
+    filters : int
+        Channels of the output.
+    dilations : sequence of int, default=(1, 2, 4)
+        Dilation of each convolution stage.
+    kernel_size : int, default=3
+        Kernel size of each convolution (odd, so that "same" padding is symmetric).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        dilations: Sequence[int] = SEED_DILATIONS,
+        kernel_size: int = 3,
+    ):
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd number, got {kernel_size}")
+        self.filters = filters
+        convs = []
+        channels = in_channels
+        for dilation in dilations:
+            padding = dilation * (kernel_size - 1) // 2
+            convs.append(
+                nn.Conv1d(channels, 2 * filters, kernel_size, dilation=dilation, padding=padding)
+            )
+            channels = filters
+        self.convs = nn.ModuleList(convs)
+        self.shortcut = (
+            nn.Identity() if in_channels == filters else nn.Conv1d(in_channels, filters, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for conv in self.convs:
+            out = torch.relu(conv(out))
+            out = out[:, : self.filters] + out[:, self.filters :]
+        return self.shortcut(x) + out
+
+
+class SpectrumResNet(nn.Module):
+    """Residual dilated 1-D CNN for spectra; outputs class logits.
+
+    Blocks of ``filters`` channels, a max pool of 2 after each of the first ``n_pools`` blocks,
+    dropout, a global max pool over length, a hidden dense layer with ReLU and a linear output.
+    The defaults are the LAMOST contest model (748,324 parameters with 4 classes).
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of output logits.
+    n_points : int
+        Input length (points per spectrum). Only used to choose and check ``n_pools``.
+    filters : sequence of int, default=(16, 16, 32, 32, 64, 64, 128, 128)
+        Output channels of each block.
+    dilations : sequence of int, default=(1, 2, 4)
+        Dilations of the convolutions inside every block.
+    kernel_size : int, default=3
+        Kernel size of every dilated convolution.
+    n_pools : int or None, default=None
+        Pooling stages (after the first ``n_pools`` blocks). ``None`` chooses as many as the
+        seed (one fewer than the blocks) but keeps at least 4 positions before the global pool,
+        so short spectra work. An explicit value that the input length cannot carry raises.
+    dropout : float, default=0.5
+        Dropout probability before the global pool.
+    spatial_dropout : bool, default=True
+        Drop whole positions (all channels at once), as the seed's Keras model did, instead of
+        single activations.
+    hidden_units : int or None, default=128
+        Width of the dense layer before the output; ``None`` or 0 for none.
+    in_channels : int, default=1
+        Channels of the input.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = SpectrumResNet(n_classes=4, n_points=2600)
+    >>> sum(p.numel() for p in net.parameters())
+    748324
+    >>> net(torch.zeros(2, 1, 2600)).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(
+        self,
+        n_classes: int,
+        n_points: int,
+        filters: Sequence[int] = SEED_FILTERS,
+        dilations: Sequence[int] = SEED_DILATIONS,
+        kernel_size: int = 3,
+        n_pools: int | None = None,
+        dropout: float = 0.5,
+        spatial_dropout: bool = True,
+        hidden_units: int | None = 128,
+        in_channels: int = 1,
+    ):
+        super().__init__()
+        filters = list(filters)
+        if not filters:
+            raise ValueError("filters must name at least one block, e.g. (16, 16, 32, 32)")
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+        max_pools = len(filters) - 1
+        if n_pools is None:
+            n_pools = auto_n_pools(n_points, len(filters))
+        elif not 0 <= n_pools <= max_pools:
+            raise ValueError(
+                f"n_pools={n_pools} is impossible with {len(filters)} blocks: pooling follows "
+                f"a block but never the last, so use 0 to {max_pools}, or None to choose "
+                "from the input length"
+            )
+        elif n_points < min_length(n_pools):
+            most = int(math.floor(math.log2(n_points)))
+            raise ValueError(
+                f"Spectra have {n_points} points, but n_pools={n_pools} pooling stages need at "
+                f"least {min_length(n_pools)}: use n_pools<={most}, n_pools=None (chosen from "
+                "the length), or resample the spectra to more points"
+            )
+        self.n_pools = n_pools
+
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for i, f in enumerate(filters):
+            layers.append(DilatedBlock(channels, f, dilations, kernel_size))
+            if i < n_pools:
+                layers.append(nn.MaxPool1d(2))
+            channels = f
+        self.features = nn.Sequential(*layers)
+        # Dropout1d zeroes whole "channels" of an (N, C, L) input; fed the transposed (N, L, C)
+        # map it zeroes whole positions, like the seed's Keras noise_shape=(N, L, 1).
+        self.dropout = nn.Dropout1d(dropout) if spatial_dropout else nn.Dropout(dropout)
+        self.spatial_dropout = spatial_dropout
+        if hidden_units:
+            self.head = nn.Sequential(
+                nn.Linear(channels, hidden_units), nn.ReLU(), nn.Linear(hidden_units, n_classes)
+            )
+        else:
+            self.head = nn.Linear(channels, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        h = self.features(x)
+        if self.spatial_dropout:
+            h = self.dropout(h.transpose(1, 2)).transpose(1, 2)
+        else:
+            h = self.dropout(h)
+        h = h.amax(dim=2)
+        return self.head(h)
