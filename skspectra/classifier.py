@@ -273,6 +273,11 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     def classes_(self, value):
         self.__dict__["classes_"] = value
 
+    def _get_param_names(self):
+        # skorch lists every public attribute, including its private `_params_to_validate`;
+        # that one is rebuilt by `__init__` and must not travel through get_params / clone.
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     def __sklearn_is_fitted__(self) -> bool:
         return "classes_" in self.__dict__ and self.initialized_
 
@@ -446,7 +451,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             encoder = LabelEncoder().fit(y if classes is None else np.concatenate([classes, y]))
             if len(encoder.classes_) < 2:
                 raise ValueError(
-                    f"y has a single class ({encoder.classes_[0]!r}): a classifier needs "
+                    f"y has only one class ('{encoder.classes_[0]}'): a classifier needs "
                     "spectra of at least two classes."
                 )
             self.classes_ = encoder.classes_
@@ -588,4 +593,5 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n_spectra,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks fitting before classes_ is touched
+        return self.classes_[proba.argmax(axis=1)]

@@ -1,0 +1,37 @@
+"""Shared fixtures: fixed seeds, and small fast settings for the classifier."""
+
+import numpy as np
+import pytest
+import torch
+
+# Tiny network and schedule: enough to learn the toy problems of the tests in a second or two.
+FAST = dict(
+    max_epochs=8,
+    f1_epochs=3,
+    batch_size=32,
+    module__filters=(8, 8, 16),
+    module__hidden_units=16,
+    module__dropout=0.1,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seeds():
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+def make_lines(n=120, n_points=64, classes=("galaxy", "qso", "star"), seed=0):
+    """Toy spectra: noise plus one emission line whose position tells the class."""
+    rng = np.random.default_rng(seed)
+    y = np.array(classes)[np.arange(n) % len(classes)]
+    X = rng.normal(scale=0.5, size=(n, n_points)).astype(np.float32)
+    for k, c in enumerate(classes):
+        centre = int((k + 1) * n_points / (len(classes) + 1))
+        X[y == c, centre - 2 : centre + 2] += 3.0
+    return X, y
+
+
+@pytest.fixture
+def lines():
+    return make_lines()
