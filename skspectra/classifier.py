@@ -36,6 +36,11 @@ __all__ = ["SpectrumCNNClassifier"]
 _MIN_BATCHES_PER_EPOCH = 10
 
 
+def _as_tensor(X: np.ndarray) -> torch.Tensor:
+    """A tensor sharing X's memory when possible (torch needs it writable and contiguous)."""
+    return torch.from_numpy(np.require(X, requirements=["C", "W"]))
+
+
 class _Spectra(Dataset):
     """Rows ``index`` of ``X`` and ``y`` (tensors shared, never copied), with their labels
     as numpy for the batch sampler and the random generator the sampler draws from."""
@@ -467,7 +472,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         split_seed, sampler_seed, torch_seed = (int(s) for s in rs.randint(0, 2**31 - 1, 3))
         train_idx, valid_idx = self._split(X, y_enc, split_seed)
 
-        X_t = torch.from_numpy(np.ascontiguousarray(X)).unsqueeze(1)
+        X_t = _as_tensor(X).unsqueeze(1)
         y_t = torch.from_numpy(y_enc.astype(np.int64))
         data = _Phases(
             _Spectra(X_t, y_t, train_idx, rng=np.random.default_rng(sampler_seed)),
@@ -572,7 +577,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             data = X
         else:
             X = self._check_X(X, reset=False)
-            data = SkorchDataset(X[:, None, :], None)
+            data = SkorchDataset(_as_tensor(X).unsqueeze(1), None)
         chunks = [
             torch.softmax(logits.to(torch.float64), dim=1).numpy()
             for logits in self.forward_iter(data, training=False)

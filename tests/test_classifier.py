@@ -1,0 +1,282 @@
+"""SpectrumCNNClassifier: the two-phase fit, sampling, splits, labels, seeds, persistence."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import check_no_attributes_set_in_init
+from skorch.callbacks import Callback
+
+from skspectra import FluxScaler, SpectrumCNNClassifier, macro_f1_scorer
+
+from .conftest import FAST, make_lines
+
+
+class Recorder(Callback):
+    """Snapshots of what each epoch trained with, and the weights it ended with."""
+
+    def initialize(self):
+        # Trailing underscores keep the records out of get_params (and so out of clone).
+        self.criteria_, self.lrs_, self.weights_, self.valid_index_ = [], [], [], []
+        self.start_weights_, self.batch_labels_ = [], []
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_weights_.append(_state(net))
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self.criteria_.append(type(net.criterion_).__name__)
+        self.lrs_.append(net.optimizer_.param_groups[0]["lr"])
+        if dataset_valid is not None:
+            self.valid_index_.append(dataset_valid.index.numpy().copy())
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.batch_labels_.append(batch[1].numpy().copy())
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights_.append(_state(net))
+
+
+def _state(net):
+    return {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """One fitted classifier with a recorder, shared by the read-only tests of this module."""
+    X, y = make_lines(n=150)
+    rec = Recorder()
+    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 6, "f1_epochs": 4}, random_state=0,
+                                callbacks=[("rec", rec)])
+    clf.fit(X, y)
+    return clf, rec, X, y
+
+
+def test_default_sets_only_parameters_in_init():
+    check_no_attributes_set_in_init("SpectrumCNNClassifier", SpectrumCNNClassifier())
+
+
+def test_learns_toy_spectra(fitted):
+    clf, _, X, y = fitted
+    X_test, y_test = make_lines(n=90, seed=1)
+    assert f1_score(y_test, clf.predict(X_test), average="macro") > 0.9
+
+
+def test_phases_switch_loss_and_learning_rate(fitted):
+    clf, rec, _, _ = fitted
+    assert rec.criteria_ == ["CrossEntropyLoss"] * 6 + ["SoftMacroF1Loss"] * 4
+    assert rec.lrs_ == [1e-3] * 6 + [1e-4] * 4
+    assert clf.history[:, "phase"] == [1] * 6 + [2] * 4
+    # The user's parameters are untouched and the net is left in its phase-1 configuration.
+    assert clf.lr == 1e-3 and clf.criterion is torch.nn.CrossEntropyLoss
+    assert isinstance(clf.criterion_, torch.nn.CrossEntropyLoss)
+
+
+def test_best_epoch_weights_are_restored(fitted):
+    clf, rec, _, _ = fitted
+    f1 = clf.history[:, "valid_f1"]
+    assert clf.best_epoch_ == int(np.argmax(f1)) + 1  # first epoch with the best score
+    assert _same(_state(clf), rec.weights_[clf.best_epoch_ - 1])
+    assert clf.history[:, "valid_f1_best"].count(True) >= 1
+
+
+def test_phase_two_starts_from_best_phase_one_weights(fitted):
+    clf, rec, _, _ = fitted
+    best_phase1 = int(np.argmax(clf.history[:6, "valid_f1"]))
+    assert _same(rec.start_weights_[1], rec.weights_[best_phase1])
+
+
+def test_validation_split_is_fixed_stratified_and_seeded(fitted):
+    clf, rec, _, y = fitted
+    first = rec.valid_index_[0]
+    assert all(np.array_equal(first, idx) for idx in rec.valid_index_)
+    assert len(first) == 30  # 20 % of 150
+    _, counts = np.unique(y[first], return_counts=True)
+    assert counts.tolist() == [10, 10, 10]
+
+
+def test_either_phase_can_be_skipped_and_probabilities_sum_to_one():
+    X, y = make_lines()
+    for epochs, f1_epochs in [(3, 0), (0, 3)]:
+        rec = Recorder()
+        clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": epochs, "f1_epochs": f1_epochs},
+                                    random_state=0, callbacks=[("rec", rec)]).fit(X, y)
+        assert len(clf.history) == 3
+        expected = "CrossEntropyLoss" if epochs else "SoftMacroF1Loss"
+        assert set(rec.criteria_) == {expected}
+        proba = clf.predict_proba(X)
+        assert proba.dtype == np.float64 and proba.shape == (len(X), 3)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+        assert (proba >= 0).all()
+
+
+@pytest.mark.parametrize(
+    "labels", [["galaxy", "qso", "star"], [3, 10, 42], [-1, 0, 7], [True, False, True]]
+)
+def test_predict_returns_the_original_labels(labels):
+    labels = list(dict.fromkeys(labels))
+    X, y_idx = make_lines(n=90, classes=tuple(range(len(labels))))
+    y = np.array(labels)[y_idx.astype(int)]
+    clf = SpectrumCNNClassifier(**FAST, random_state=0).fit(X, y)
+    assert clf.classes_.tolist() == sorted(labels)
+    pred = clf.predict(X)
+    assert pred.dtype == y.dtype
+    assert set(pred) <= set(labels)
+    assert (pred == y).mean() > 0.8
+
+
+def test_input_layouts_agree():
+    X, y = make_lines(n=90)
+    preds = []
+    for Xi in (X, X[:, None, :], pd.DataFrame(X)):
+        clf = SpectrumCNNClassifier(**FAST, random_state=0).fit(Xi, y)
+        assert clf.n_features_in_ == X.shape[1]
+        preds.append(clf.predict_proba(Xi))
+    np.testing.assert_array_equal(preds[0], preds[1])
+    np.testing.assert_array_equal(preds[0], preds[2])
+
+
+def test_bad_input_gets_a_clear_error():
+    X, y = make_lines(n=60)
+    clf = SpectrumCNNClassifier(**FAST)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    with pytest.raises(ValueError, match="2 channels"):
+        clf.fit(np.stack([X, X], axis=1), y)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.full(len(X), "star"))
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(np.where(np.eye(60, 64, dtype=bool), np.nan, X), y)
+    deep = SpectrumCNNClassifier(**{**FAST, "module__n_pools": 2})
+    with pytest.raises(ValueError, match="at least 4"):
+        deep.fit(X[:, :3], y)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="64 features"):
+        clf.predict(X[:, :50])
+    with pytest.raises(ValueError, match="unseen"):
+        clf.partial_fit(X, np.full(len(X), "comet"))
+    with pytest.raises(ValueError, match="contradicts the data"):
+        SpectrumCNNClassifier(**FAST, module__n_classes=7).fit(X, y)
+
+
+def test_class_fractions_set_every_batch():
+    X, y = make_lines(n=200)
+    y[:150] = "star"  # galaxy and qso become rare
+    rec = Recorder()
+    clf = SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 2, "f1_epochs": 1},
+        class_fractions={"star": 0.5, "galaxy": 0.25, "qso": 0.25},
+        batches_per_epoch=7,
+        random_state=0,
+        callbacks=[("rec", rec)],
+    ).fit(X, y)
+    assert clf.history[:, "train_batch_count"] == [7, 7, 7]
+    for labels in rec.batch_labels_:  # encoded: galaxy 0, qso 1, star 2
+        assert np.bincount(labels, minlength=3).tolist() == [8, 8, 16]
+
+
+def test_balanced_fractions_and_plain_shuffling():
+    X, y = make_lines(n=120)
+    y[:90] = "star"
+    rec = Recorder()
+    SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 30},
+                          class_fractions="balanced", random_state=0,
+                          callbacks=[("rec", rec)]).fit(X, y)
+    assert all(np.bincount(b, minlength=3).tolist() == [10, 10, 10] for b in rec.batch_labels_)
+    rec = Recorder()
+    SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 8},
+                          random_state=0, callbacks=[("rec", rec)]).fit(X, y)
+    # One pass over the 96 training spectra is 12 batches, each index seen once.
+    assert len(rec.batch_labels_) == 12
+    assert sum(len(b) for b in rec.batch_labels_) == 96
+
+
+def test_validation_split_by_splitter_and_none():
+    X, y = make_lines(n=60)
+    fold = np.where(np.arange(60) < 15, 0, -1)
+    rec = Recorder()
+    SpectrumCNNClassifier(**FAST, validation_split=PredefinedSplit(fold), random_state=0,
+                          callbacks=[("rec", rec)]).fit(X, y)
+    assert rec.valid_index_[0].tolist() == list(range(15))
+    clf = SpectrumCNNClassifier(**FAST, validation_split=None, random_state=0).fit(X, y)
+    assert clf.best_epoch_ is None
+    assert "valid_f1" not in clf.history[-1]
+
+
+def test_random_state_reproduces_the_fit_to_the_bit():
+    X, y = make_lines(n=90)
+    before = torch.random.get_rng_state()
+    a = SpectrumCNNClassifier(**FAST, random_state=3).fit(X, y)
+    assert torch.equal(torch.random.get_rng_state(), before)  # the global RNG is left alone
+    b = SpectrumCNNClassifier(**FAST, random_state=3).fit(X, y)
+    c = SpectrumCNNClassifier(**FAST, random_state=4).fit(X, y)
+    assert _same(_state(a), _state(b))
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not _same(_state(a), _state(c))
+
+
+def test_clone_gives_an_unfitted_copy_with_the_same_parameters(fitted):
+    clf = fitted[0]
+    copy = clone(clf)
+    assert not copy.initialized_
+    assert copy.get_params()["module__filters"] == FAST["module__filters"]
+    with pytest.raises(NotFittedError):
+        copy.predict(fitted[2])
+
+
+def test_pipeline_grid_search_in_two_processes_matches_one():
+    X, y = make_lines(n=120)
+    pipe = make_pipeline(FluxScaler(), SpectrumCNNClassifier(**FAST, random_state=0))
+    grid = {"spectrumcnnclassifier__lr": [1e-3, 3e-3]}
+    results = []
+    for n_jobs in (1, 2):
+        search = GridSearchCV(pipe, grid, scoring=macro_f1_scorer, cv=2, n_jobs=n_jobs)
+        search.fit(X, y)
+        results.append(search.cv_results_["mean_test_score"])
+    assert results[0].min() > 0.8
+    np.testing.assert_allclose(results[0], results[1], atol=0.02)
+
+
+def test_joblib_round_trip_in_a_fresh_process(tmp_path, fitted):
+    clf, _, X, _ = fitted
+    pipe = make_pipeline(FluxScaler(), clone(clf).set_params(callbacks=None)).fit(*make_lines())
+    joblib.dump(pipe, tmp_path / "model.joblib")
+    np.save(tmp_path / "X.npy", X)
+    script = textwrap.dedent(f"""
+        import joblib, numpy as np
+        pipe = joblib.load({str(tmp_path / "model.joblib")!r})
+        np.save({str(tmp_path / "proba.npy")!r}, pipe.predict_proba(np.load({str(tmp_path / "X.npy")!r})))
+    """)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
+    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), pipe.predict_proba(X))
+
+
+def test_pickle_holds_weights_but_no_optimizer_state():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 2600)).astype(np.float32)
+    y = np.repeat(["galaxy", "star"], 12)
+    clf = SpectrumCNNClassifier(max_epochs=1, f1_epochs=1, batches_per_epoch=1, batch_size=8,
+                                random_state=0).fit(X, y)
+    weights = sum(t.numel() * t.element_size() for t in clf.module_.state_dict().values())
+    assert weights == 4 * 748_066  # the seed network with 2 classes, float32
+    size = len(pickle.dumps(clf))
+    assert size < 1.1 * weights  # Adam's two moment buffers would make it three times that
+    assert not clf.optimizer_.state_dict()["state"]
