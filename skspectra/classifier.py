@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Mapping
 from numbers import Integral, Real
@@ -386,7 +385,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             if absent.size and fractions[absent].sum() > 0:
                 fractions[absent] = 0.0
                 fractions /= fractions.sum()
-        sampler = ClassFractionSampler(dataset.labels, batch_size, n_batches, fractions, dataset.rng)
+        sampler = ClassFractionSampler(
+            dataset.labels, batch_size, n_batches, fractions, dataset.rng
+        )
         return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
 
     def check_data(self, X, y):

@@ -37,16 +37,17 @@ def resolve_class_fractions(
             f"got {type(class_fractions).__name__}"
         )
     lookup = {str(k): v for k, v in class_fractions.items()}
-    missing = [c for c in classes if str(c) not in lookup]
+    missing = [str(c) for c in classes if str(c) not in lookup]
     if missing:
         raise ValueError(
             f"class_fractions has no fraction for class(es) {missing}: name every class of y "
-            f"({list(classes)})"
+            f"({[str(c) for c in classes]})"
         )
     unknown = sorted(set(lookup) - {str(c) for c in classes})
     if unknown:
         raise ValueError(
-            f"class_fractions names {unknown}, which are not classes of y ({list(classes)})"
+            f"class_fractions names {unknown}, which are not classes of y "
+            f"({[str(c) for c in classes]})"
         )
     fractions = np.array([float(lookup[str(c)]) for c in classes])
     if np.any(fractions < 0) or not np.isfinite(fractions).all() or fractions.sum() <= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -114,30 +115,34 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         )
         if X.dtype != np.float64:
             X = X.astype(np.float32, copy=False)
+        if self.method == "constant":
+            X /= self.divisor
+            return X
         has_nan = bool(np.isnan(X).any())
         # The nan-aware reductions are several times slower: use them only when needed.
-        mean, std, median, amax, amin, nmax = (
-            (np.nanmean, np.nanstd, np.nanmedian, np.nanmax, np.nanmin, np.nanmax)
+        mean, std, median, amax, amin = (
+            (np.nanmean, np.nanstd, np.nanmedian, np.nanmax, np.nanmin)
             if has_nan
-            else (np.mean, np.std, np.median, np.max, np.min, np.max)
+            else (np.mean, np.std, np.median, np.max, np.min)
         )
-        with np.errstate(all="ignore"):  # all-NaN rows give NaN statistics, kept as NaN
-            if self.method == "constant":
-                X /= self.divisor
-                return X
+        # All-NaN rows give NaN statistics (and numpy's warnings about them): kept as NaN.
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # Squares are summed in float64: fluxes in physical units (1e-17 erg/s/cm2/A, or
+            # f_nu near 1e-26) underflow or overflow when squared in float32.
             if self.method == "zscore":
-                shift, scale = mean(X, axis=1), std(X, axis=1)
+                shift, scale = mean(X, axis=1), std(X, axis=1, dtype=np.float64)
             elif self.method == "minmax":
                 shift = amin(X, axis=1)
                 scale = amax(X, axis=1) - shift
             else:
                 shift = np.zeros(len(X), dtype=X.dtype)
                 if self.method == "max":
-                    scale = nmax(np.abs(X), axis=1)
+                    scale = amax(np.abs(X), axis=1)
                 elif self.method == "median":
                     scale = median(np.abs(X), axis=1)
                 else:  # l2
-                    scale = np.sqrt(np.nansum(X * X, axis=1))
+                    scale = np.sqrt(np.nansum(np.square(X, dtype=np.float64), axis=1))
             scale = np.where(scale > 0, scale, 1).astype(X.dtype)
             X -= shift[:, None].astype(X.dtype)
             X /= scale[:, None]

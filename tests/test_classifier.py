@@ -63,8 +63,9 @@ def fitted():
     """One fitted classifier with a recorder, shared by the read-only tests of this module."""
     X, y = make_lines(n=150)
     rec = Recorder()
-    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 6, "f1_epochs": 4}, random_state=0,
-                                callbacks=[("rec", rec)])
+    clf = SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 6, "f1_epochs": 4}, random_state=0, callbacks=[("rec", rec)]
+    )
     clf.fit(X, y)
     return clf, rec, X, y
 
@@ -116,8 +117,11 @@ def test_either_phase_can_be_skipped_and_probabilities_sum_to_one():
     X, y = make_lines()
     for epochs, f1_epochs in [(3, 0), (0, 3)]:
         rec = Recorder()
-        clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": epochs, "f1_epochs": f1_epochs},
-                                    random_state=0, callbacks=[("rec", rec)]).fit(X, y)
+        clf = SpectrumCNNClassifier(
+            **{**FAST, "max_epochs": epochs, "f1_epochs": f1_epochs},
+            random_state=0,
+            callbacks=[("rec", rec)],
+        ).fit(X, y)
         assert len(clf.history) == 3
         expected = "CrossEntropyLoss" if epochs else "SoftMacroF1Loss"
         assert set(rec.criteria_) == {expected}
@@ -196,13 +200,19 @@ def test_balanced_fractions_and_plain_shuffling():
     X, y = make_lines(n=120)
     y[:90] = "star"
     rec = Recorder()
-    SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 30},
-                          class_fractions="balanced", random_state=0,
-                          callbacks=[("rec", rec)]).fit(X, y)
+    SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 30},
+        class_fractions="balanced",
+        random_state=0,
+        callbacks=[("rec", rec)],
+    ).fit(X, y)
     assert all(np.bincount(b, minlength=3).tolist() == [10, 10, 10] for b in rec.batch_labels_)
     rec = Recorder()
-    SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 8},
-                          random_state=0, callbacks=[("rec", rec)]).fit(X, y)
+    SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 8},
+        random_state=0,
+        callbacks=[("rec", rec)],
+    ).fit(X, y)
     # One pass over the 96 training spectra is 12 batches, each index seen once.
     assert len(rec.batch_labels_) == 12
     assert sum(len(b) for b in rec.batch_labels_) == 96
@@ -212,8 +222,9 @@ def test_validation_split_by_splitter_and_none():
     X, y = make_lines(n=60)
     fold = np.where(np.arange(60) < 15, 0, -1)
     rec = Recorder()
-    SpectrumCNNClassifier(**FAST, validation_split=PredefinedSplit(fold), random_state=0,
-                          callbacks=[("rec", rec)]).fit(X, y)
+    SpectrumCNNClassifier(
+        **FAST, validation_split=PredefinedSplit(fold), random_state=0, callbacks=[("rec", rec)]
+    ).fit(X, y)
     assert rec.valid_index_[0].tolist() == list(range(15))
     clf = SpectrumCNNClassifier(**FAST, validation_split=None, random_state=0).fit(X, y)
     assert clf.best_epoch_ is None
@@ -262,7 +273,8 @@ def test_joblib_round_trip_in_a_fresh_process(tmp_path, fitted):
     script = textwrap.dedent(f"""
         import joblib, numpy as np
         pipe = joblib.load({str(tmp_path / "model.joblib")!r})
-        np.save({str(tmp_path / "proba.npy")!r}, pipe.predict_proba(np.load({str(tmp_path / "X.npy")!r})))
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "proba.npy")!r}, pipe.predict_proba(X))
     """)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
@@ -273,8 +285,9 @@ def test_pickle_holds_weights_but_no_optimizer_state():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(24, 2600)).astype(np.float32)
     y = np.repeat(["galaxy", "star"], 12)
-    clf = SpectrumCNNClassifier(max_epochs=1, f1_epochs=1, batches_per_epoch=1, batch_size=8,
-                                random_state=0).fit(X, y)
+    clf = SpectrumCNNClassifier(
+        max_epochs=1, f1_epochs=1, batches_per_epoch=1, batch_size=8, random_state=0
+    ).fit(X, y)
     weights = sum(t.numel() * t.element_size() for t in clf.module_.state_dict().values())
     assert weights == 4 * 748_066  # the seed network with 2 classes, float32
     size = len(pickle.dumps(clf))
