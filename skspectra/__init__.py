@@ -2,10 +2,14 @@
 
 The public API: :class:`SpectrumCNNClassifier` (the two-phase residual CNN), :class:`FluxScaler`
 (per-spectrum flux scaling), :data:`macro_f1_scorer`, the phase-2 loss :class:`SoftMacroF1Loss`,
-the network :class:`SpectrumResNet` and the batch sampler :class:`ClassFractionSampler`.
+the network :class:`SpectrumResNet` and the batch sampler :class:`ClassFractionSampler`;
+:func:`make_spectra` (a synthetic survey, from :mod:`skspectra.datasets`) and
+:func:`read_spectra` (every reader of :mod:`skspectra.io` behind one call).
 """
 
 from .classifier import SpectrumCNNClassifier
+from .datasets import make_spectra
+from .io import read_spectra
 from .loss import SoftMacroF1Loss
 from .metrics import macro_f1_scorer
 from .network import SpectrumResNet
@@ -22,4 +26,6 @@ __all__ = [
     "SpectrumResNet",
     "__version__",
     "macro_f1_scorer",
+    "make_spectra",
+    "read_spectra",
 ]

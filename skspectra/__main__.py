@@ -1,0 +1,7 @@
+"""``python -m skspectra``: the same as the ``skspectra`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

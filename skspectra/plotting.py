@@ -1,0 +1,121 @@
+"""Figures people would rather look at than read: learning curves and confusion matrices.
+
+matplotlib is an optional dependency (``pip install "skspectra[plot]"``); it is imported only
+when a figure is drawn, with the Agg backend so that no display is needed.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_confusion_matrix", "plot_history"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'Plots need matplotlib: pip install "skspectra[plot]" (or matplotlib itself)'
+        ) from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    from .io import _atomic_write
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    _atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
+
+
+def plot_history(history: Sequence[dict], path: str | Path) -> None:
+    """Learning curves of a two-phase fit: losses and validation macro-F1 per epoch.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        ``SpectrumCNNClassifier.history`` (or its rows as plain dicts).
+    path : str or Path
+        PNG file to write (atomically).
+    """
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    phase = np.array([row.get("phase", 1) for row in history])
+    fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for key, style in (("train_loss", "-"), ("valid_loss", "--")):
+        values = [row.get(key, np.nan) for row in history]
+        ax_loss.plot(epochs, values, style, label=key.replace("_", " "))
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss (cross-entropy, then soft macro-F1)")
+    ax_loss.legend()
+    f1 = [row.get("valid_f1", np.nan) for row in history]
+    ax_f1.plot(epochs, f1, "o-", ms=3, label="validation macro-F1")
+    best = [row["epoch"] for row in history if row.get("valid_f1_best")]
+    if best and not np.all(np.isnan(f1)):
+        kept = int(np.nanargmax(f1))
+        ax_f1.plot(epochs[kept], f1[kept], "*", ms=14, color="C3", label="weights kept")
+    ax_f1.set(xlabel="epoch", ylabel="macro-F1", title="Validation macro-F1")
+    ax_f1.legend(loc="lower right")
+    if (phase == 2).any() and (phase == 1).any():
+        switch = epochs[int(np.argmax(phase == 2))] - 0.5
+        for ax in (ax_loss, ax_f1):
+            ax.axvline(switch, color="grey", lw=0.8, ls=":")
+            ax.text(
+                switch,
+                1.0,
+                " phase 2",
+                transform=ax.get_xaxis_transform(),
+                va="top",
+                fontsize=8,
+                color="grey",
+            )
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray, labels: Sequence[str], path: str | Path, title: str = ""
+) -> None:
+    """A confusion matrix with counts, rows normalised to recall for the colour scale.
+
+    Parameters
+    ----------
+    matrix : ndarray of shape (n_classes, n_classes)
+        Counts, true classes in rows, predicted classes in columns.
+    labels : sequence of str
+        Class names in the matrix's order.
+    path : str or Path
+        PNG file to write (atomically).
+    title : str, default=""
+        Figure title.
+    """
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    rows = matrix.sum(axis=1, keepdims=True)
+    recall = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    size = 1.2 + 0.6 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    image = ax.imshow(recall, cmap="Blues", vmin=0, vmax=1)
+    for i, j in np.ndindex(matrix.shape):
+        ax.text(
+            j,
+            i,
+            str(matrix[i, j]),
+            ha="center",
+            va="center",
+            color="white" if recall[i, j] > 0.5 else "black",
+        )
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, [str(c) for c in labels], rotation=45, ha="right")
+    ax.set_yticks(ticks, [str(c) for c in labels])
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    _save(fig, path)
+    plt.close(fig)

@@ -1,0 +1,185 @@
+"""The command line end to end on tiny data: demo, train -> predict -> evaluate, contest layout."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skspectra.cli import main
+
+from .conftest import make_lines
+
+TINY = ["--epochs", "3", "--f1-epochs", "1", "--filters", "8,8,16", "--batch-size", "32", "--quiet"]
+
+
+@pytest.fixture
+def npz(tmp_path):
+    X, y = make_lines(n=120, n_points=64)
+    X_test, y_test = make_lines(n=60, n_points=64, seed=1)
+    path = tmp_path / "lines.npz"
+    np.savez(path, X_train=X, y_train=y, X_test=X_test, y_test=y_test)
+    return path
+
+
+def test_every_command_has_help(capsys):
+    # The installed entry point, once, in a fresh process.
+    done = subprocess.run(
+        [sys.executable, "-m", "skspectra", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage: skspectra" in done.stdout
+    for command in ("demo", "train", "predict", "evaluate"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+        assert f"usage: skspectra {command}" in capsys.readouterr().out
+
+
+def test_demo_trains_reports_and_saves(tmp_path, capsys):
+    out = tmp_path / "demo.joblib"
+    code = main(["demo", "--n-spectra", "240", "--n-points", "256", *TINY, "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "logistic regression" in text and "confusion matrix" in text
+    metrics = json.loads(out.with_name("demo.metrics.json").read_text())
+    assert set(metrics["cnn"]["labels"]) == {"galaxy", "qso", "star", "unknown"}
+    assert 0 <= metrics["cnn"]["macro_f1"] <= 1
+    assert out.exists() and out.with_name("demo.history.png").stat().st_size > 1000
+
+
+def test_train_predict_evaluate_round_trip(tmp_path, npz, capsys):
+    model = tmp_path / "model.joblib"
+    assert main(["train", str(npz), "--split", "train", "--out", str(model), *TINY]) == 0
+    history = json.loads((tmp_path / "model.history.json").read_text())
+    assert [row["phase"] for row in history] == [1, 1, 1, 2]
+    assert (tmp_path / "model.history.png").read_bytes()[:4] == b"\x89PNG"
+
+    result = tmp_path / "result.csv"
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(npz),
+                "--split",
+                "test",
+                "--out",
+                str(result),
+                "--proba",
+                "--chunk-size",
+                "7",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(result)
+    assert list(table.columns) == ["id", "type", "p_galaxy", "p_qso", "p_star"]
+    assert len(table) == 60
+    np.testing.assert_allclose(table[["p_galaxy", "p_qso", "p_star"]].sum(axis=1), 1, atol=1e-5)
+    y_test = np.load(npz)["y_test"]
+    assert (table["type"].to_numpy() == y_test).mean() > 0.8
+
+    capsys.readouterr()
+    plot = tmp_path / "confusion.png"
+    metrics_path = tmp_path / "metrics.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(model),
+                str(npz),
+                "--split",
+                "test",
+                "--plot",
+                str(plot),
+                "--json",
+                str(metrics_path),
+            ]
+        )
+        == 0
+    )
+    assert "macro-F1" in capsys.readouterr().out
+    metrics = json.loads(metrics_path.read_text())
+    assert np.sum(metrics["confusion_matrix"]) == 60
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_contest_layout_round_trip(tmp_path):
+    X, y = make_lines(n=90, n_points=64, classes=("galaxy", "qso", "star"))
+    spectra = tmp_path / "train"
+    spectra.mkdir()
+    ids = [f"{1000 + i}" for i in range(len(X))]
+    for id_, row in zip(ids, X, strict=True):
+        (spectra / f"{id_}.txt").write_text(",".join(f"{v:.5f}" for v in row))
+    pd.DataFrame({"id": ids, "type": y}).to_csv(tmp_path / "train_index.csv", index=False)
+    pd.DataFrame({"id": ids[::-1]}).to_csv(tmp_path / "test_index.csv", index=False)
+
+    model = tmp_path / "model.joblib"
+    assert (
+        main(
+            [
+                "train",
+                str(tmp_path / "train_index.csv"),
+                "--spectra-dir",
+                str(spectra),
+                "--out",
+                str(model),
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    result = tmp_path / "result.csv"
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(tmp_path / "test_index.csv"),
+                "--spectra-dir",
+                str(spectra),
+                "--out",
+                str(result),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(result, dtype=str)
+    assert table["id"].tolist() == ids[::-1]  # the order of the index
+    assert (table["type"].to_numpy() == y[::-1]).mean() > 0.8
+
+
+def test_a_failed_command_leaves_the_previous_output_alone(tmp_path, npz, capsys):
+    result = tmp_path / "result.csv"
+    result.write_text("id,type\ngood,star\n")
+    code = main(["predict", str(tmp_path / "missing.joblib"), str(npz), "--out", str(result)])
+    assert code == 2
+    assert "missing.joblib" in capsys.readouterr().err
+    assert result.read_text() == "id,type\ngood,star\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lines.npz", "result.csv"]
+
+
+def test_bad_options_are_explained(tmp_path, npz, capsys):
+    with pytest.raises(SystemExit, match="label=fraction"):
+        main(
+            [
+                "train",
+                str(npz),
+                "--split",
+                "train",
+                "--out",
+                str(tmp_path / "m.joblib"),
+                "--class-fractions",
+                "star:0.5",
+                *TINY,
+            ]
+        )
+    X = np.zeros((4, 8), np.float32)
+    np.save(tmp_path / "unlabelled.npy", X)
+    with pytest.raises(SystemExit, match="no labels"):
+        main(["train", str(tmp_path / "unlabelled.npy"), "--out", str(tmp_path / "m.joblib")])
