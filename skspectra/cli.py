@@ -27,10 +27,10 @@ DEMO_FRACTIONS = {"star": 0.55, "unknown": 0.15, "galaxy": 0.15, "qso": 0.15}
 
 # ---------------------------------------------------------------------------------- helpers
 def _write_bytes(path: Path, data: bytes) -> None:
-    from .io import _atomic_write
+    from .io import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _dump_model(model, path: Path) -> None:
@@ -248,24 +248,34 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     from tqdm import tqdm
 
+    from .io import atomic_write
+
     model = joblib.load(args.model)
     data = _read(args, labelled=False)
     classes = model.classes_
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["id", "type"] + ([f"p_{c}" for c in classes] if args.proba else []))
     n = len(data.X)
-    with tqdm(total=n, unit="spectra", disable=args.quiet or None, file=sys.stderr) as bar:
-        for start in range(0, n, args.chunk_size):
-            chunk = np.asarray(data.X[start : start + args.chunk_size])
-            proba = model.predict_proba(chunk)
-            labels = classes[proba.argmax(axis=1)]
-            ids = data.ids[start : start + args.chunk_size]
-            for i, (id_, label) in enumerate(zip(ids, labels, strict=True)):
-                extra = [f"{p:.6g}" for p in proba[i]] if args.proba else []
-                writer.writerow([id_, label, *extra])
-            bar.update(len(chunk))
-    _write_bytes(Path(args.out), text.getvalue().encode())
+
+    def write_rows(handle) -> None:
+        # Rows go to the temporary file chunk by chunk: memory stays bounded by the chunk size
+        # (a cached contest read is memory-mapped), and the rename happens only at the end.
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["id", "type"] + ([f"p_{c}" for c in classes] if args.proba else []))
+        with tqdm(total=n, unit="spectra", disable=args.quiet or None, file=sys.stderr) as bar:
+            for start in range(0, n, args.chunk_size):
+                stop = start + args.chunk_size
+                proba = model.predict_proba(np.asarray(data.X[start:stop]))
+                labels = classes[proba.argmax(axis=1)]
+                for i, (id_, label) in enumerate(zip(data.ids[start:stop], labels, strict=True)):
+                    extra = [f"{p:.6g}" for p in proba[i]] if args.proba else []
+                    writer.writerow([id_, label, *extra])
+                bar.update(len(labels))
+        text.flush()
+        text.detach()
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, write_rows)
     print(f"wrote {n} predictions to {args.out}")
     return 0
 

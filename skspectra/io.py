@@ -798,13 +798,13 @@ class _CacheStore:
         }
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.directory / x_name, lambda f: np.save(f, X))
-            _atomic_write(
+            atomic_write(self.directory / x_name, lambda f: np.save(f, X))
+            atomic_write(
                 self.directory / files_name,
                 lambda f: np.savez(f, ids=np.asarray(ids, dtype=str), size=size, mtime=mtime),
             )
             # The manifest goes last: until it is replaced, readers use the previous cache.
-            _atomic_write(self.manifest, lambda f: f.write(json.dumps(manifest).encode()))
+            atomic_write(self.manifest, lambda f: f.write(json.dumps(manifest).encode()))
         except OSError as exc:
             warnings.warn(
                 f"cannot write the spectra cache in {self.directory} ({exc}); the spectra were "
@@ -830,7 +830,7 @@ class _CacheStore:
                         os.unlink(entry.path)
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     """Write a file under a temporary name, flush it to disk, then move it into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:

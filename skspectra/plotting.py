@@ -29,11 +29,11 @@ def _pyplot():
 
 
 def _save(fig, path: str | Path) -> None:
-    from .io import _atomic_write
+    from .io import atomic_write
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    _atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
+    atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
 
 
 def plot_history(history: Sequence[dict], path: str | Path) -> None:

@@ -243,6 +243,24 @@ def test_random_state_reproduces_the_fit_to_the_bit():
     assert not _same(_state(a), _state(c))
 
 
+def test_fits_in_two_fresh_processes_are_identical(tmp_path):
+    # Bitwise reproducibility holds across processes for the same number of torch threads.
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, torch
+        sys.path.insert(0, {os.path.dirname(os.path.dirname(__file__))!r})
+        from tests.conftest import FAST, make_lines
+        from skspectra import SpectrumCNNClassifier
+        torch.set_num_threads(1)
+        X, y = make_lines(n=90)
+        clf = SpectrumCNNClassifier(**FAST, random_state=5).fit(X, y)
+        np.save(sys.argv[1], clf.predict_proba(X))
+    """)
+    outputs = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for out in outputs:
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, timeout=120)
+    np.testing.assert_array_equal(np.load(outputs[0]), np.load(outputs[1]))
+
+
 def test_clone_gives_an_unfitted_copy_with_the_same_parameters(fitted):
     clf = fitted[0]
     copy = clone(clf)

@@ -15,6 +15,15 @@ from .conftest import make_lines
 TINY = ["--epochs", "3", "--f1-epochs", "1", "--filters", "8,8,16", "--batch-size", "32", "--quiet"]
 
 
+def run(*argv: str) -> subprocess.CompletedProcess:
+    """``skspectra ARGV...`` in a fresh process, as a user runs it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "skspectra", *argv], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.fixture
 def npz(tmp_path):
     X, y = make_lines(n=120, n_points=64)
@@ -50,31 +59,26 @@ def test_demo_trains_reports_and_saves(tmp_path, capsys):
     assert out.exists() and out.with_name("demo.history.png").stat().st_size > 1000
 
 
-def test_train_predict_evaluate_round_trip(tmp_path, npz, capsys):
+def test_train_predict_evaluate_round_trip(tmp_path, npz):
     model = tmp_path / "model.joblib"
-    assert main(["train", str(npz), "--split", "train", "--out", str(model), *TINY]) == 0
+    run("train", str(npz), "--split", "train", "--out", str(model), *TINY)
     history = json.loads((tmp_path / "model.history.json").read_text())
     assert [row["phase"] for row in history] == [1, 1, 1, 2]
     assert (tmp_path / "model.history.png").read_bytes()[:4] == b"\x89PNG"
 
     result = tmp_path / "result.csv"
-    assert (
-        main(
-            [
-                "predict",
-                str(model),
-                str(npz),
-                "--split",
-                "test",
-                "--out",
-                str(result),
-                "--proba",
-                "--chunk-size",
-                "7",
-                "--quiet",
-            ]
-        )
-        == 0
+    run(
+        "predict",
+        str(model),
+        str(npz),
+        "--split",
+        "test",
+        "--out",
+        str(result),
+        "--proba",
+        "--chunk-size",
+        "7",
+        "--quiet",
     )
     table = pd.read_csv(result)
     assert list(table.columns) == ["id", "type", "p_galaxy", "p_qso", "p_star"]
@@ -83,28 +87,25 @@ def test_train_predict_evaluate_round_trip(tmp_path, npz, capsys):
     y_test = np.load(npz)["y_test"]
     assert (table["type"].to_numpy() == y_test).mean() > 0.8
 
-    capsys.readouterr()
     plot = tmp_path / "confusion.png"
     metrics_path = tmp_path / "metrics.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                str(model),
-                str(npz),
-                "--split",
-                "test",
-                "--plot",
-                str(plot),
-                "--json",
-                str(metrics_path),
-            ]
-        )
-        == 0
+    done = run(
+        "evaluate",
+        str(model),
+        str(npz),
+        "--split",
+        "test",
+        "--plot",
+        str(plot),
+        "--json",
+        str(metrics_path),
     )
-    assert "macro-F1" in capsys.readouterr().out
+    assert "macro-F1" in done.stdout and "confusion matrix" in done.stdout
     metrics = json.loads(metrics_path.read_text())
     assert np.sum(metrics["confusion_matrix"]) == 60
+    assert metrics["macro_f1"] == pytest.approx(
+        float(done.stdout.split("macro-F1: ")[1].split()[0]), abs=1e-4
+    )
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -119,35 +120,25 @@ def test_contest_layout_round_trip(tmp_path):
     pd.DataFrame({"id": ids[::-1]}).to_csv(tmp_path / "test_index.csv", index=False)
 
     model = tmp_path / "model.joblib"
-    assert (
-        main(
-            [
-                "train",
-                str(tmp_path / "train_index.csv"),
-                "--spectra-dir",
-                str(spectra),
-                "--out",
-                str(model),
-                *TINY,
-            ]
-        )
-        == 0
+    run(
+        "train",
+        str(tmp_path / "train_index.csv"),
+        "--spectra-dir",
+        str(spectra),
+        "--out",
+        str(model),
+        *TINY,
     )
     result = tmp_path / "result.csv"
-    assert (
-        main(
-            [
-                "predict",
-                str(model),
-                str(tmp_path / "test_index.csv"),
-                "--spectra-dir",
-                str(spectra),
-                "--out",
-                str(result),
-                "--quiet",
-            ]
-        )
-        == 0
+    run(
+        "predict",
+        str(model),
+        str(tmp_path / "test_index.csv"),
+        "--spectra-dir",
+        str(spectra),
+        "--out",
+        str(result),
+        "--quiet",
     )
     table = pd.read_csv(result, dtype=str)
     assert table["id"].tolist() == ids[::-1]  # the order of the index
