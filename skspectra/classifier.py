@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from numbers import Integral, Real
@@ -11,7 +12,7 @@ import torch
 from sklearn.metrics import f1_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
@@ -24,6 +25,7 @@ from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import Dataset
 
+from . import checkpoint as ckpt
 from .loss import SoftMacroF1Loss
 from .network import SpectrumResNet
 from .sampler import ClassFractionSampler, resolve_class_fractions
@@ -112,6 +114,11 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the batch sampler, weight initialisation and dropout. With an int, a
         fit on CPU is reproducible to the bit. The global torch random state is left as it was.
+    checkpoint_dir : str, path or None, default=None
+        A folder for a checkpoint written after every epoch. A fit that was interrupted (or
+        killed) is resumed from its last completed epoch by calling ``fit`` again with the same
+        data and parameters (an int ``random_state``), and ends with the same weights as an
+        uninterrupted fit. The checkpoint is removed when the fit completes.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Loss of phase 1, fed logits.
     optimizer : torch optimizer class, default=torch.optim.Adam
@@ -149,8 +156,14 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
     Notes
     -----
-    An interruption (Ctrl-C, or skorch's ``EarlyStopping`` callback) ends the current phase;
-    the best weights so far are still restored.
+    Ctrl-C (SIGINT) or SIGTERM during ``fit`` stops training, restores the best weights so far
+    and returns with a warning: the classifier is usable, and with ``checkpoint_dir`` the fit
+    can be resumed. skorch's ``EarlyStopping`` callback ends only the current phase.
+
+    ``random_state`` makes fits bitwise reproducible on CPU, across processes, for the same
+    number of torch threads (``torch.set_num_threads``); other thread counts change the order
+    of floating-point sums (differences near 1e-7). On CUDA, convolutions are reproducible only
+    with ``torch.backends.cudnn.deterministic = True``.
 
     The pickle of a fitted classifier (``joblib.dump``) holds the weights but no optimizer
     state. A model trained on CUDA loads and predicts on a CPU-only machine.
@@ -193,6 +206,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             "cv_object",
         ],
         "random_state": ["random_state"],
+        "checkpoint_dir": [None, str, os.PathLike],
     }
 
     def __init__(
@@ -208,6 +222,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         batches_per_epoch: int | None = None,
         validation_split=0.2,
         random_state=None,
+        checkpoint_dir=None,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         device="cpu",
@@ -234,6 +249,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         self.batches_per_epoch = batches_per_epoch
         self.validation_split = validation_split
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
 
     # skorch sets `history_`, `initialized_` and `virtual_params_` in `__init__`; scikit-learn
     # requires `__init__` to set nothing but parameters. These properties keep skorch's names
@@ -479,51 +495,113 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             _Spectra(X_t, y_t, train_idx, rng=np.random.default_rng(sampler_seed)),
             None if valid_idx is None else _Spectra(X_t, y_t, valid_idx),
         )
+        resume = None
+        if self.checkpoint_dir is not None:
+            self._fingerprint_ = ckpt.fingerprint(self.get_params(deep=False), X, y_enc)
+            resume = ckpt.read_checkpoint(self.checkpoint_dir, self._fingerprint_)
         devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(torch_seed)
             if reset and not (self.warm_start and self.initialized_):
                 self.initialize()
-            self._train_phases(data, **fit_params)
+            self._train_phases(data, resume, **fit_params)
         return self
 
     def _uses_cuda(self) -> bool:
         return str(self.device).startswith("cuda") and torch.cuda.is_available()
 
-    def _train_phases(self, data: _Phases, **fit_params):
+    def _train_phases(self, data: _Phases, resume: dict | None, **fit_params):
         self._best_ = {"f1": -np.inf, "state": None, "epoch": None}
+        self._fit_data_ = data
+        start_phase, done = 1, 0
+        if resume is not None:
+            start_phase, done = self._restore(resume, data)
         phases = [
             (1, self.max_epochs, self.lr, None),
             (2, self.f1_epochs, self.f1_lr, SoftMacroF1Loss()),
         ]
+        interrupted = None
         try:
-            for phase, epochs, lr, criterion in phases:
-                if epochs == 0:
-                    continue
-                if phase == 2 and self._best_["state"] is not None:
-                    self.module_.load_state_dict(self._best_["state"])
-                self._start_phase(phase, lr, criterion)
-                self.notify("on_train_begin", X=data, y=None)
-                try:
-                    self.fit_loop(data, None, epochs=epochs, **fit_params)
-                except KeyboardInterrupt:
-                    pass
-                finally:
-                    self.notify("on_train_end", X=data, y=None)
+            with ckpt.interruptible():
+                for phase, epochs, lr, criterion in phases:
+                    skip = done if phase == start_phase else 0
+                    if phase < start_phase or epochs - skip <= 0:
+                        continue
+                    if phase == 2 and skip == 0 and self._best_["state"] is not None:
+                        self.module_.load_state_dict(self._best_["state"])
+                    self._start_phase(phase, lr, criterion, epochs_done=skip)
+                    if skip:
+                        self.optimizer_.load_state_dict(resume["optimizer"])
+                    self.notify("on_train_begin", X=data, y=None)
+                    try:
+                        self.fit_loop(data, None, epochs=epochs - skip, **fit_params)
+                    except ckpt.TrainingInterrupted as exc:
+                        interrupted = exc
+                    except KeyboardInterrupt:  # skorch's EarlyStopping: end of this phase
+                        pass
+                    finally:
+                        self.notify("on_train_end", X=data, y=None)
+                    if interrupted is not None:
+                        break
             if self._best_["state"] is not None:
                 self.module_.load_state_dict(self._best_["state"])
             self.best_epoch_ = self._best_["epoch"]
+            if interrupted is not None:
+                warnings.warn(
+                    f"Training interrupted by {interrupted} in epoch {len(self.history)}; "
+                    f"kept the weights of epoch {self.best_epoch_}, the best so far. "
+                    + (
+                        "Call fit again with the same data to resume from the last checkpoint."
+                        if self.checkpoint_dir is not None
+                        else "Set checkpoint_dir to make an interrupted fit resumable."
+                    ),
+                    UserWarning,
+                    stacklevel=4,
+                )
+            elif self.checkpoint_dir is not None:
+                ckpt.remove_checkpoint(self.checkpoint_dir)
         finally:
             # Leave the net as its parameters describe it: phase-1 criterion, a fresh optimizer
             # (so no optimizer state is pickled), nothing of the fit's bookkeeping.
             self.initialize_criterion()
             self.initialize_optimizer()
-            del self._best_
-            self.__dict__.pop("_phase_", None)
-            self.__dict__.pop("_valid_out_", None)
+            for name in (
+                "_best_",
+                "_phase_",
+                "_phase_epochs_",
+                "_valid_out_",
+                "_fit_data_",
+                "_fingerprint_",
+            ):
+                self.__dict__.pop(name, None)
 
-    def _start_phase(self, phase: int, lr: float, criterion):
+    def _checkpoint_state(self) -> dict:
+        return {
+            "fingerprint": self._fingerprint_,
+            "phase": self._phase_,
+            "epochs_done": self._phase_epochs_,
+            "module": self.module_.state_dict(),
+            "optimizer": self.optimizer_.state_dict(),
+            "best": dict(self._best_),
+            "history": ckpt.plain(list(self.history)),
+            "torch_rng": torch.get_rng_state(),
+            "sampler_rng": self._fit_data_.train.rng.bit_generator.state,
+        }
+
+    def _restore(self, state: dict, data: _Phases) -> tuple[int, int]:
+        """Put the fit back where a checkpoint left it; return (phase, epochs done in it)."""
+        from skorch.history import History
+
+        self.module_.load_state_dict(state["module"])
+        self._best_ = dict(state["best"])
+        self.history_ = History(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+        data.train.rng.bit_generator.state = state["sampler_rng"]
+        return state["phase"], state["epochs_done"]
+
+    def _start_phase(self, phase: int, lr: float, criterion, epochs_done: int = 0):
         self._phase_ = phase
+        self._phase_epochs_ = epochs_done
         self.initialize_criterion()
         if criterion is not None:
             self.criterion_ = criterion.to(self.device)
@@ -545,10 +623,16 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid)
-        if dataset_valid is None or not self._valid_out_[0]:
+        self._phase_epochs_ += 1
+        if dataset_valid is not None and self._valid_out_[0]:
+            self._score_epoch()
+        else:
             # Without validation the last epoch is the one kept.
             self._best_ = {"f1": -np.inf, "state": None, "epoch": None}
-            return
+        if self.checkpoint_dir is not None:
+            ckpt.write_checkpoint(self.checkpoint_dir, self._checkpoint_state())
+
+    def _score_epoch(self) -> None:
         pred = np.concatenate(self._valid_out_[0])
         true = np.concatenate(self._valid_out_[1])
         f1 = f1_score(true, pred, average="macro", zero_division=0)
@@ -558,7 +642,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         self.history.record("valid_f1_best", bool(is_best))
         if is_best:
             state = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
-            self._best_ = {"f1": f1, "state": state, "epoch": len(self.history)}
+            self._best_ = {"f1": float(f1), "state": state, "epoch": len(self.history)}
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X):
@@ -601,3 +685,67 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         """
         proba = self.predict_proba(X)  # checks fitting before classes_ is touched
         return self.classes_[proba.argmax(axis=1)]
+
+    def predict_uncertainty(self, X, n_samples: int = 30, random_state=None) -> Bunch:
+        """Monte-Carlo dropout: probabilities and their spread over stochastic forward passes.
+
+        Dropout stays on at prediction time, so each of ``n_samples`` passes sees a different
+        thinned network; the spread of their predictions estimates how unsure the model is
+        (Gal & Ghahramani 2016, as astroNN does for stellar spectra). Spectra with a high
+        ``entropy`` or ``mutual_information`` are the ones to inspect by eye.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
+            Spectra with the number of points seen in ``fit``.
+        n_samples : int, default=30
+            Stochastic forward passes.
+        random_state : int or None, default=None
+            Seeds the dropout masks (the global torch random state is left as it was).
+
+        Returns
+        -------
+        result : Bunch
+            ``proba`` (n_spectra, n_classes): the mean probabilities; ``std``: their standard
+            deviation over passes; ``entropy`` (n_spectra,): predictive entropy of ``proba`` in
+            nats (total uncertainty); ``mutual_information`` (n_spectra,): entropy minus the
+            mean entropy of the passes (the part due to the model's own uncertainty).
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        X = self._check_X(X, reset=False)
+        data = SkorchDataset(_as_tensor(X).unsqueeze(1), None)
+        dropouts = [
+            m for m in self.module_.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)
+        ]
+        if not dropouts:
+            raise ValueError("the module has no dropout layer: Monte-Carlo dropout needs one")
+        devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
+        passes = []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(check_random_state(random_state).randint(0, 2**31 - 1))
+            for _ in range(n_samples):
+                chunks = []
+                for batch in self.get_iterator(data, training=False):
+                    self.module_.eval()
+                    for m in dropouts:
+                        m.train()
+                    with torch.no_grad():
+                        logits = self.module_(batch[0].to(self.device))
+                    chunks.append(torch.softmax(logits.to(torch.float64), dim=1).cpu().numpy())
+                passes.append(np.concatenate(chunks))
+        self.module_.eval()
+        passes = np.stack(passes)
+        proba = passes.mean(axis=0)
+
+        def entropy(p):
+            return -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=-1)
+
+        total = entropy(proba)
+        return Bunch(
+            proba=proba,
+            std=passes.std(axis=0),
+            entropy=total,
+            mutual_information=np.maximum(total - entropy(passes).mean(axis=0), 0.0),
+        )

@@ -102,6 +102,7 @@ def _build_pipeline(args):
         batches_per_epoch=args.batches_per_epoch,
         validation_split=validation,
         random_state=args.seed,
+        checkpoint_dir=getattr(args, "checkpoint_dir", None),
         device=args.device,
         verbose=0 if args.quiet else 1,
         **module_params,
@@ -396,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data(p)
     p.add_argument("--out", required=True, help="model file, e.g. model.joblib")
+    p.add_argument("--checkpoint-dir", help="write a checkpoint after every epoch here; after "
+                   "an interruption (Ctrl-C, SIGTERM, a crash) the same command resumes")
     _add_training(p, epochs=30, f1_epochs=10)
     p.set_defaults(func=cmd_train)
 

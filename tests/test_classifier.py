@@ -311,3 +311,20 @@ def test_pickle_holds_weights_but_no_optimizer_state():
     size = len(pickle.dumps(clf))
     assert size < 1.1 * weights  # Adam's two moment buffers would make it three times that
     assert not clf.optimizer_.state_dict()["state"]
+
+
+def test_monte_carlo_dropout_flags_what_the_model_is_unsure_of(fitted):
+    clf, _, X, y = fitted
+    clean = clf.predict_uncertainty(X[:30], n_samples=20, random_state=0)
+    assert clean.proba.shape == (30, 3) and clean.std.shape == (30, 3)
+    np.testing.assert_allclose(clean.proba.sum(axis=1), 1.0, atol=1e-12)
+    assert (clean.std > 0).any()  # dropout really was on
+    again = clf.predict_uncertainty(X[:30], n_samples=20, random_state=0)
+    np.testing.assert_array_equal(clean.proba, again.proba)
+    # Pure noise, with no line at all, is less certain than the training spectra.
+    noise = np.random.default_rng(1).normal(scale=0.5, size=(30, X.shape[1])).astype(np.float32)
+    unsure = clf.predict_uncertainty(noise, n_samples=20, random_state=0)
+    assert unsure.entropy.mean() > clean.entropy.mean()
+    assert np.array_equal(clf.predict(X[:5]), clf.predict(X[:5]))  # eval mode afterwards
+    with pytest.raises(ValueError, match="n_samples"):
+        clf.predict_uncertainty(X, n_samples=0)

@@ -1,0 +1,103 @@
+"""Interrupted fits: Ctrl-C / SIGTERM leave a usable classifier; checkpoints resume bit-exactly."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback, EarlyStopping
+
+from skspectra import SpectrumCNNClassifier
+from skspectra.checkpoint import FILENAME
+
+from .conftest import FAST, make_lines
+
+SETTINGS = {**FAST, "max_epochs": 4, "f1_epochs": 3, "random_state": 0}
+
+
+class Interrupter(Callback):
+    """Sends a signal to this process in the middle of a given epoch (counted over phases)."""
+
+    def __init__(self, epoch=None, sig=signal.SIGINT):
+        self.epoch = epoch
+        self.sig = sig
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training and self.epoch is not None and len(net.history) == self.epoch:
+            if len(net.history[-1]["batches"]) == 2:
+                os.kill(os.getpid(), self.sig)
+
+
+def _weights(clf):
+    return {k: v.clone() for k, v in clf.module_.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_lines(n=90)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data):
+    return SpectrumCNNClassifier(**SETTINGS).fit(*data)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_training_and_keeps_the_best_weights(data, sig):
+    X, y = data
+    clf = SpectrumCNNClassifier(**SETTINGS, callbacks=[("stop", Interrupter(3, sig))])
+    with pytest.warns(UserWarning, match=f"interrupted by {sig.name} in epoch 3"):
+        clf.fit(X, y)
+    assert len(clf.history) == 3  # two full epochs and the interrupted one
+    scores = clf.history[:2, "valid_f1"]
+    assert clf.best_epoch_ == int(np.argmax(scores)) + 1
+    assert clf.predict(X).shape == y.shape  # usable
+    assert signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL)  # restored
+
+
+@pytest.mark.parametrize("stop_epoch", [2, 6])  # in phase 1 and in phase 2
+def test_resumed_fit_equals_an_uninterrupted_one(tmp_path, data, uninterrupted, stop_epoch):
+    X, y = data
+    stopper = Interrupter(stop_epoch)
+    clf = SpectrumCNNClassifier(**SETTINGS, checkpoint_dir=tmp_path, callbacks=[("stop", stopper)])
+    with pytest.warns(UserWarning, match="resume"):
+        clf.fit(X, y)
+    assert (tmp_path / FILENAME).exists()
+    stopper.epoch = None
+    clf.fit(X, y)  # resumes from the checkpoint of epoch stop_epoch - 1
+    assert len(clf.history) == 7
+    assert clf.history[:, "phase"] == [1] * 4 + [2] * 3
+    assert clf.best_epoch_ == uninterrupted.best_epoch_
+    expected = _weights(uninterrupted)
+    assert all(torch.equal(v, expected[k]) for k, v in _weights(clf).items())
+    np.testing.assert_array_equal(clf.predict_proba(X), uninterrupted.predict_proba(X))
+    assert list(tmp_path.iterdir()) == []  # removed when the fit completes, no temp files
+
+
+def test_a_checkpoint_of_another_fit_is_not_resumed(tmp_path, data, uninterrupted):
+    X, y = data
+    stopper = Interrupter(3)
+    other = SpectrumCNNClassifier(
+        **{**SETTINGS, "lr": 3e-3}, checkpoint_dir=tmp_path, callbacks=[("stop", stopper)]
+    )
+    with pytest.warns(UserWarning):
+        other.fit(X, y)
+    clf = SpectrumCNNClassifier(**SETTINGS, checkpoint_dir=tmp_path).fit(X, y)
+    assert len(clf.history) == 7
+    np.testing.assert_array_equal(clf.predict_proba(X), uninterrupted.predict_proba(X))
+
+
+def test_a_damaged_checkpoint_is_named(tmp_path, data):
+    (tmp_path / FILENAME).write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=FILENAME):
+        SpectrumCNNClassifier(**SETTINGS, checkpoint_dir=tmp_path).fit(*data)
+
+
+def test_early_stopping_ends_only_the_current_phase(data):
+    X, y = data
+    stop = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)
+    clf = SpectrumCNNClassifier(**SETTINGS, callbacks=[("early", stop)]).fit(X, y)
+    phases = clf.history[:, "phase"]
+    assert 1 in phases and 2 in phases
+    assert len(phases) < 7
