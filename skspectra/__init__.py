@@ -4,15 +4,18 @@ The public API: :class:`SpectrumCNNClassifier` (the two-phase residual CNN), :cl
 (per-spectrum flux scaling), :data:`macro_f1_scorer`, the phase-2 loss :class:`SoftMacroF1Loss`,
 the network :class:`SpectrumResNet` and the batch sampler :class:`ClassFractionSampler`;
 :func:`make_spectra` (a synthetic survey, from :mod:`skspectra.datasets`) and
-:func:`read_spectra` (every reader of :mod:`skspectra.io` behind one call).
+:func:`read_spectra` (every reader of :mod:`skspectra.io` behind one call); :func:`save` and
+:func:`load` (a model file that runs no code when loaded) and :func:`to_onnx`.
 """
 
 from .classifier import SpectrumCNNClassifier
 from .datasets import make_spectra
+from .export import to_onnx
 from .io import read_spectra
 from .loss import SoftMacroF1Loss
 from .metrics import macro_f1_scorer
 from .network import SpectrumResNet
+from .persistence import load, save
 from .sampler import ClassFractionSampler
 from .scaler import FluxScaler
 
@@ -25,7 +28,10 @@ __all__ = [
     "SpectrumCNNClassifier",
     "SpectrumResNet",
     "__version__",
+    "load",
     "macro_f1_scorer",
     "make_spectra",
     "read_spectra",
+    "save",
+    "to_onnx",
 ]

@@ -397,8 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data(p)
     p.add_argument("--out", required=True, help="model file, e.g. model.joblib")
-    p.add_argument("--checkpoint-dir", help="write a checkpoint after every epoch here; after "
-                   "an interruption (Ctrl-C, SIGTERM, a crash) the same command resumes")
+    p.add_argument(
+        "--checkpoint-dir",
+        help="write a checkpoint after every epoch here; after "
+        "an interruption (Ctrl-C, SIGTERM, a crash) the same command resumes",
+    )
     _add_training(p, epochs=30, f1_epochs=10)
     p.set_defaults(func=cmd_train)
 

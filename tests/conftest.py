@@ -15,6 +15,15 @@ FAST = dict(
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # Tiny networks run faster on one thread, and a shared machine's load cannot oversubscribe.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seeds():
     np.random.seed(0)  # noqa: NPY002 - code under test may draw from the global generator

@@ -1,0 +1,239 @@
+"""Export a fitted model to ONNX, for serving without torch or scikit-learn.
+
+:func:`to_onnx` writes one ONNX graph that maps raw spectra, a float32 array of shape
+``(n, n_points)`` with any ``n``, to class probabilities of shape ``(n, n_classes)``: the
+pipeline's :class:`~skspectra.FluxScaler` (rebuilt in torch by :class:`_FluxScaling`), the
+network and the softmax. The class labels travel in the file's metadata, so that a server maps
+the ``argmax`` of each row back to a label.
+
+Exporting needs ``onnx`` and ``onnxscript`` (``pip install "skspectra[onnx]"``); running the
+graph needs only ``onnxruntime`` (or any ONNX runtime).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .persistence import _atomic_write, _split_model
+
+__all__ = ["to_onnx"]
+
+_EXTRA = 'pip install "skspectra[onnx]"'
+
+
+class _FluxScaling(nn.Module):
+    """:class:`~skspectra.FluxScaler`'s transform as a torch module, for export.
+
+    Every method scales each row by its own statistics as ``FluxScaler.transform`` does,
+    including degenerate rows: a row whose scale is 0 is only shifted (so ``"zscore"`` and
+    ``"minmax"`` map a flat row to zeros, and the divisors leave an all-zero row at zero). The
+    standard deviation and the Euclidean norm are computed in float64, as in ``FluxScaler``,
+    since squares of fluxes in physical units leave float32's range. The median of an even
+    number of points is the mean of the two middle ones, as numpy's. NaN is not handled: it
+    propagates to the whole row (``FluxScaler`` ignores it in the statistics).
+
+    Parameters
+    ----------
+    method : str
+        One of FluxScaler's methods.
+    divisor : float
+        The divisor of ``method="constant"``.
+    n_points : int
+        Points per spectrum (fixes the middle positions for ``"median"``).
+    """
+
+    def __init__(self, method: str, divisor: float, n_points: int):
+        super().__init__()
+        self.method, self.divisor, self.n_points = method, float(divisor), int(n_points)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.method == "constant":
+            return x / self.divisor
+        if self.method == "zscore":
+            x64 = x.double()
+            mean = x64.mean(dim=1, keepdim=True)
+            scale = (x64 - mean).square().mean(dim=1, keepdim=True).sqrt()
+            shift = mean.to(x.dtype)
+        elif self.method == "minmax":
+            shift = x.amin(dim=1, keepdim=True)
+            scale = x.amax(dim=1, keepdim=True) - shift
+        else:
+            shift = None
+            if self.method == "max":
+                scale = x.abs().amax(dim=1, keepdim=True)
+            elif self.method == "median":
+                ordered = x.abs().sort(dim=1).values
+                lower, upper = (self.n_points - 1) // 2, self.n_points // 2
+                scale = (ordered[:, lower : lower + 1] + ordered[:, upper : upper + 1]) / 2
+            elif self.method == "l2":
+                scale = x.double().square().sum(dim=1, keepdim=True).sqrt()
+            else:
+                raise ValueError(f"Unknown FluxScaler method {self.method!r}")
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale)).to(x.dtype)
+        if shift is not None:
+            x = x - shift
+        return x / scale
+
+
+class _ProbabilityGraph(nn.Module):
+    """Raw spectra ``(n, n_points)`` to probabilities ``(n, n_classes)``."""
+
+    def __init__(self, scaling: nn.Module | None, network: nn.Module):
+        super().__init__()
+        self.scaling = scaling if scaling is not None else nn.Identity()
+        self.network = network
+
+    def forward(self, spectra: torch.Tensor) -> torch.Tensor:
+        logits = self.network(self.scaling(spectra).unsqueeze(1))
+        return torch.softmax(logits, dim=1)
+
+
+def _import_onnx():
+    try:
+        import onnx
+        import onnxscript  # noqa: F401 - torch's exporter needs it; fail early with the fix
+    except ImportError as exc:
+        raise ImportError(
+            f"Exporting to ONNX needs the packages onnx and onnxscript ({exc}): {_EXTRA}"
+        ) from exc
+    return onnx
+
+
+def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
+    """Export a fitted model to an ONNX file mapping raw spectra to class probabilities.
+
+    Parameters
+    ----------
+    model : SpectrumCNNClassifier or Pipeline
+        A fitted :class:`~skspectra.SpectrumCNNClassifier`, or a fitted
+        :class:`~sklearn.pipeline.Pipeline` of an optional :class:`~skspectra.FluxScaler`
+        followed by one.
+    path : str or path-like
+        The ONNX file to write (``.onnx`` by convention). It is written to a temporary file in
+        the same folder and renamed over ``path`` at the end, so a failed export leaves any
+        previous file intact.
+    opset_version : int or None, default=None
+        ONNX operator set; ``None`` takes torch's default.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If the model is not fitted.
+    TypeError
+        If a pipeline step is not supported.
+    ImportError
+        If onnx or onnxscript is missing (``pip install "skspectra[onnx]"``).
+
+    See Also
+    --------
+    skspectra.persistence.save : a file that loads back into a fitted estimator.
+
+    Notes
+    -----
+    The graph has one input, ``spectra``: float32 of shape ``(batch, n_points)``, the batch
+    size free. Its one output, ``probabilities``: float32 of shape ``(batch, n_classes)``,
+    columns in ``classes_`` order. The scaler runs inside the graph (see
+    :class:`_FluxScaling`); the network runs in evaluation mode (no dropout). NaN in the input
+    is not supported: ``predict_proba`` rejects it, the graph returns NaN for that row.
+
+    The metadata (``metadata_props``) holds ``classes`` (the JSON list of labels, in column
+    order), ``classes_dtype`` (numpy's name for their dtype), ``n_points``, ``scaler`` (JSON:
+    the FluxScaler's parameters, or ``null``) and ``skspectra_version``.
+
+    The graph is made by torch's ``torch.export``-based exporter (``dynamo=True``, torch's
+    default since 2.9), which needs torch 2.5 or newer.
+
+    Examples
+    --------
+    With ``pipe`` a fitted pipeline and ``X`` spectra of its length:
+
+    >>> import json
+    >>> import numpy as np
+    >>> import onnxruntime  # doctest: +SKIP
+    >>> from skspectra.export import to_onnx
+    >>> to_onnx(pipe, "model.onnx")  # doctest: +SKIP
+    PosixPath('model.onnx')
+    >>> session = onnxruntime.InferenceSession("model.onnx")  # doctest: +SKIP
+    >>> proba = session.run(None, {"spectra": X.astype(np.float32)})[0]  # doctest: +SKIP
+    >>> meta = session.get_modelmeta().custom_metadata_map  # doctest: +SKIP
+    >>> labels = np.array(json.loads(meta["classes"]))[proba.argmax(axis=1)]  # doctest: +SKIP
+    """
+    scaler, clf, _ = _split_model(model)
+    onnx = _import_onnx()
+    if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+        raise RuntimeError(
+            f"Exporting to ONNX needs torch 2.5 or newer (this is {torch.__version__})."
+        )
+    n_points = int(clf.n_features_in_)
+    scaling = None
+    if scaler is not None:
+        scaling = _FluxScaling(scaler.method, scaler.divisor, n_points)
+    # A CPU copy: the fitted model is neither moved nor switched out of its mode.
+    # (With skorch's compile=True, module_ wraps the network: the plain one is exported.)
+    network = copy.deepcopy(getattr(clf.module_, "_orig_mod", clf.module_)).to("cpu").eval()
+    graph = _ProbabilityGraph(scaling, network).eval()
+
+    # Two example rows: torch.export specialises sizes 0 and 1, so a single row would fix the
+    # batch size in the graph.
+    example = torch.zeros(2, n_points)
+    # The exporter logs a warning per torchvision operator it cannot register, and torch warns
+    # of its own deprecations from inside: noise for the caller.
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.|copyreg")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
+            program = torch.onnx.export(
+                graph,
+                (example,),
+                dynamo=True,
+                input_names=["spectra"],
+                output_names=["probabilities"],
+                dynamic_shapes={"spectra": {0: torch.export.Dim("batch")}},
+                opset_version=opset_version,
+                verbose=False,
+            )
+    finally:
+        registration.setLevel(level)
+    proto = program.model_proto
+    from . import __version__
+
+    classes = np.asarray(clf.classes_)
+    metadata = {
+        "classes": json.dumps(classes.tolist()),
+        "classes_dtype": classes.dtype.str,
+        "n_points": str(n_points),
+        "scaler": json.dumps(
+            None
+            if scaler is None
+            else {"class": "FluxScaler", "method": scaler.method, "divisor": scaler.divisor}
+        ),
+        "skspectra_version": __version__,
+    }
+    onnx.helper.set_model_props(
+        proto, {**{p.key: p.value for p in proto.metadata_props}, **metadata}
+    )
+    proto.producer_name = "skspectra"
+    proto.producer_version = __version__
+    proto.doc_string = (
+        f"Raw spectra float32 (batch, {n_points}) -> class probabilities float32 "
+        f"(batch, {len(classes)}), columns in the order of metadata 'classes'."
+    )
+    data = proto.SerializeToString()
+    return _atomic_write(path, lambda file: file.write(data))

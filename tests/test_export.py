@@ -1,0 +1,172 @@
+"""skspectra.export: the ONNX graph agrees with predict_proba, carries its labels, and is
+written atomically."""
+
+import copy
+import json
+import sys
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skspectra import FluxScaler, SpectrumCNNClassifier
+from skspectra.export import _FluxScaling, to_onnx
+
+from .conftest import FAST, make_lines
+
+# Exporting needs onnx and onnxscript, checking the graph onnxruntime.
+needs_onnx = pytest.mark.skipif(
+    not all(find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")),
+    reason='needs onnx, onnxscript and onnxruntime (pip install "skspectra[onnx]" onnxruntime)',
+)
+METHODS = ["zscore", "constant", "max", "median", "l2", "minmax"]
+N_POINTS = 64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # Two torch threads on two cores shared with other processes spin against each other:
+    # one fit measured 2 s with one thread and 32 s with two. Restored after this module.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def clf(_one_thread):
+    # One network serves every scaler below: agreement with predict_proba does not need the
+    # network to have been trained behind that scaler.
+    X, y = make_lines(n=90, n_points=N_POINTS)
+    return SpectrumCNNClassifier(**FAST, random_state=0).fit(X, y)
+
+
+def _spectra(n_points=N_POINTS):
+    """17 rows: toy spectra, a flat row, an all-zero row, and a row in physical flux units
+    (1e-26), whose squares leave float32's range."""
+    X = make_lines(n=14, n_points=n_points, seed=1)[0]
+    flat = np.full((1, n_points), 2.5, dtype=np.float32)
+    zero = np.zeros((1, n_points), dtype=np.float32)
+    tiny = X[:1] * np.float32(1e-26)
+    return np.concatenate([X, flat, zero, tiny]).astype(np.float32)
+
+
+def _session(path):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+# ---------------------------------------------------------------------------- the torch scaler
+@pytest.mark.parametrize("n_points", [N_POINTS, N_POINTS - 1])  # even and odd (median)
+@pytest.mark.parametrize("method", METHODS)
+def test_torch_scaling_matches_flux_scaler(method, n_points):
+    X = _spectra(n_points)
+    scaler = FluxScaler(method=method, divisor=7.0).fit(X)
+    expected = scaler.transform(X)
+    got = _FluxScaling(method, 7.0, n_points)(torch.from_numpy(X)).numpy()
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
+    assert np.isfinite(got).all()
+    if method in ("zscore", "minmax"):
+        np.testing.assert_array_equal(got[14:16], 0.0)  # flat and zero rows
+    if method != "constant":
+        # Scale-free methods ignore the units: the 1e-26 copy scales like the original row.
+        np.testing.assert_allclose(got[16], got[0], rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- ONNX agreement
+@needs_onnx
+@pytest.mark.parametrize("method", [*METHODS, None], ids=[*METHODS, "bare"])
+def test_onnx_agrees_with_predict_proba(clf, method, tmp_path):
+    model = clf if method is None else make_pipeline(FluxScaler(method=method).fit(_spectra()), clf)
+    path = to_onnx(model, tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == [path] == [tmp_path / "model.onnx"]  # no temporary file
+    session = _session(path)
+    (spectra,) = session.get_inputs()
+    assert spectra.name == "spectra"
+    assert isinstance(spectra.shape[0], str) and spectra.shape[1] == N_POINTS  # dynamic batch
+    X = _spectra()
+    meta = session.get_modelmeta()
+    assert meta.producer_name == "skspectra"
+    props = meta.custom_metadata_map
+    assert json.loads(props["classes"]) == ["galaxy", "qso", "star"]
+    assert props["classes_dtype"] == "<U6"
+    assert props["n_points"] == str(N_POINTS)
+    scaler = None if method is None else {"class": "FluxScaler", "method": method, "divisor": 100.0}
+    assert json.loads(props["scaler"]) == scaler
+    labels = np.array(json.loads(props["classes"]), dtype=props["classes_dtype"])
+    for n in (1, 17):
+        proba = session.run(["probabilities"], {"spectra": X[:n]})[0]
+        expected = model.predict_proba(X[:n])
+        assert proba.shape == (n, 3)
+        np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(labels[proba.argmax(axis=1)], model.predict(X[:n]))
+
+
+@needs_onnx
+def test_onnx_agrees_on_confident_predictions(clf, tmp_path):
+    # The toy network is unsure (probabilities near 1/3); logits 30 times larger give
+    # probabilities near 0 and 1, where float32 rounding in the graph weighs most.
+    sharp = copy.deepcopy(clf)
+    with torch.no_grad():
+        sharp.module_.head[-1].weight.mul_(30)
+        sharp.module_.head[-1].bias.mul_(30)
+    X = _spectra()
+    expected = sharp.predict_proba(X)
+    assert (expected.max(axis=1) > 0.99).sum() >= 5
+    weights = {k: v.clone() for k, v in sharp.module_.state_dict().items()}
+    sharp.module_.train()
+    path = to_onnx(sharp, tmp_path / "m.onnx")
+    # The export ran on an evaluation-mode copy: the model is left as it was.
+    assert sharp.module_.training
+    assert all(torch.equal(v, sharp.module_.state_dict()[k]) for k, v in weights.items())
+    proba = _session(path).run(None, {"spectra": X})[0]
+    np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-5)
+
+
+@needs_onnx
+def test_integer_labels_travel_as_json_numbers(tmp_path):
+    X, y = make_lines(n=20, n_points=16, classes=(4, 9))
+    clf = SpectrumCNNClassifier(
+        max_epochs=1, f1_epochs=0, batches_per_epoch=2, module__filters=(4,), random_state=0
+    ).fit(X, y)
+    props = _session(to_onnx(clf, tmp_path / "m.onnx")).get_modelmeta().custom_metadata_map
+    assert json.loads(props["classes"]) == [4, 9]
+
+
+# ---------------------------------------------------------------------------- refusals, writes
+def test_unfitted_and_unsupported_models_are_refused(clf, tmp_path):
+    with pytest.raises(NotFittedError):
+        to_onnx(SpectrumCNNClassifier(), tmp_path / "m.onnx")
+    with pytest.raises(NotFittedError):
+        to_onnx(make_pipeline(FluxScaler(), SpectrumCNNClassifier()), tmp_path / "m.onnx")
+    with pytest.raises(TypeError, match="'std' \\(StandardScaler"):
+        to_onnx(Pipeline([("std", StandardScaler()), ("net", clf)]), tmp_path / "m.onnx")
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_exporter_packages_name_the_extra(clf, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # makes `import onnxscript` fail
+    with pytest.raises(ImportError, match=r'pip install "skspectra\[onnx\]"'):
+        to_onnx(clf, tmp_path / "m.onnx")
+    assert not any(tmp_path.iterdir())
+
+
+@needs_onnx
+def test_a_failed_export_leaves_the_old_file(clf, tmp_path, monkeypatch):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"previous")
+
+    def fail(model, args=(), f=None, *, dynamo=True, **kwargs):  # torch.onnx.export's shape
+        raise RuntimeError("exporter failed")
+
+    monkeypatch.setattr(torch.onnx, "export", fail)
+    with pytest.raises(RuntimeError, match="exporter failed"):
+        to_onnx(clf, path)
+    assert path.read_bytes() == b"previous"
+    assert list(tmp_path.iterdir()) == [path]
