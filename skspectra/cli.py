@@ -34,9 +34,24 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def _dump_model(model, path: Path) -> None:
+    """``.skspectra``: the safe format of :func:`skspectra.save`; anything else: joblib."""
+    if path.suffix == ".skspectra":
+        from .persistence import save
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(model, path)
+        return
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     _write_bytes(path, buffer.getvalue())
+
+
+def _load_model(path: str):
+    if Path(path).suffix == ".skspectra":
+        from .persistence import load
+
+        return load(path)
+    return joblib.load(path)
 
 
 def _try_plot(draw, *args) -> bool:
@@ -282,7 +297,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    model = joblib.load(args.model)
+    model = _load_model(args.model)
     data = _read(args, labelled=True)
     pred = model.predict(np.asarray(data.X))
     labels = np.union1d(model.classes_, np.unique(data.y))
@@ -396,7 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the model (joblib), its history (JSON) and a learning-curve PNG.",
     )
     _add_data(p)
-    p.add_argument("--out", required=True, help="model file, e.g. model.joblib")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="model file: model.joblib, or model.skspectra "
+        "for the safe format that runs no code when loaded",
+    )
     p.add_argument(
         "--checkpoint-dir",
         help="write a checkpoint after every epoch here; after "

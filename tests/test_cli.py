@@ -174,3 +174,14 @@ def test_bad_options_are_explained(tmp_path, npz, capsys):
     np.save(tmp_path / "unlabelled.npy", X)
     with pytest.raises(SystemExit, match="no labels"):
         main(["train", str(tmp_path / "unlabelled.npy"), "--out", str(tmp_path / "m.joblib")])
+
+
+def test_safe_model_format_round_trip(tmp_path, npz, capsys):
+    model = tmp_path / "model.skspectra"
+    assert main(["train", str(npz), "--split", "train", "--out", str(model), *TINY]) == 0
+    assert model.read_bytes()[:2] == b"PK"  # a zip of JSON and tensors, not a pickle
+    capsys.readouterr()
+    metrics_path = tmp_path / "metrics.json"
+    args = ["evaluate", str(model), str(npz), "--split", "test", "--json", str(metrics_path)]
+    assert main(args) == 0
+    assert json.loads(metrics_path.read_text())["macro_f1"] > 0.8
