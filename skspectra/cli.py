@@ -261,12 +261,68 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _predict_on_dask(args, model) -> int:
+    """``predict --dask``: the contest layout is read by the workers, other data by this process
+    and predicted block by block on the cluster."""
+    from .distributed import local_cluster, predict_dask, predict_files
+    from .io import atomic_write
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give a positive number of workers")
+    if args.dask == "local":
+        client = local_cluster(n_workers=args.workers or 2, threads_per_worker=1)
+    else:
+        from distributed import Client
+
+        client = Client(args.dask)
+        if args.workers:
+            client.wait_for_workers(args.workers, timeout=120)
+    with client:
+        out = Path(args.out)
+        if args.spectra_dir is not None:
+            n = predict_files(
+                model,
+                args.data,
+                spectra_dir=args.spectra_dir,
+                client=client,
+                out_csv=out,
+                proba=args.proba,
+            )
+        else:
+            import dask.array as da
+
+            data = _read(args, labelled=False)
+            X = da.from_array(np.asarray(data.X), chunks=(args.chunk_size, -1))
+            proba = predict_dask(model, X, proba=True).compute()
+            classes = model.classes_
+            labels = classes[proba.argmax(axis=1)]
+            n = len(labels)
+
+            def write_rows(handle) -> None:
+                text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+                writer = csv.writer(text, lineterminator="\n")
+                header = [f"p_{c}" for c in classes] if args.proba else []
+                writer.writerow(["id", "type", *header])
+                for i, (id_, label) in enumerate(zip(data.ids, labels, strict=True)):
+                    extra = [f"{p:.6g}" for p in proba[i]] if args.proba else []
+                    writer.writerow([id_, label, *extra])
+                text.flush()
+                text.detach()
+
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(out, write_rows)
+    print(f"wrote {n} predictions to {args.out}")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from tqdm import tqdm
 
     from .io import atomic_write
 
-    model = joblib.load(args.model)
+    model = _load_model(args.model)
+    if getattr(args, "dask", None):
+        return _predict_on_dask(args, model)
     data = _read(args, labelled=False)
     classes = model.classes_
     n = len(data.X)
@@ -437,6 +493,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
     p.add_argument("--chunk-size", type=int, default=4096, help="spectra per chunk")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="predict on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' "
+        "for a local cluster of --workers processes; needs skspectra[dask]",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="with --dask local: worker processes (default 2); with an address: wait for "
+        "this many workers",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
