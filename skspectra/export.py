@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .persistence import _atomic_write, _split_model
+from .io import atomic_write
+from .persistence import _split_model
 
 __all__ = ["to_onnx"]
 
@@ -236,4 +237,4 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
         f"(batch, {len(classes)}), columns in the order of metadata 'classes'."
     )
     data = proto.SerializeToString()
-    return _atomic_write(path, lambda file: file.write(data))
+    return atomic_write(path, lambda file: file.write(data))

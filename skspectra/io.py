@@ -20,7 +20,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import uuid
 import warnings
@@ -830,9 +829,18 @@ class _CacheStore:
                         os.unlink(entry.path)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """Write a file under a temporary name, flush it to disk, then move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(file)`` on a new temporary file beside ``path``, flush it to disk, then
+    rename it to ``path``.
+
+    The rename is atomic, so readers see the old file or the complete new one, never a part;
+    on any error the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    # O_EXCL: never write through an existing file or link. Mode 0o666 is narrowed by the umask
+    # as for any new file (mkstemp's 0o600 would survive the rename).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -843,6 +851,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return path
 
 
 # --------------------------------------------------------------------------------------------

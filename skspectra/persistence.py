@@ -22,14 +22,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import pickle  # only for its exception class: nothing is unpickled with it
 import re
-import secrets
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import import_module
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from .classifier import SpectrumCNNClassifier
+from .io import atomic_write
 from .network import SpectrumResNet
 from .scaler import FluxScaler
 
@@ -153,7 +152,7 @@ def save(model, path) -> Path:
             # Weights hardly compress: stored, they are written and read faster.
             archive.writestr(_WEIGHTS, weights.getvalue(), compress_type=zipfile.ZIP_STORED)
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 def load(path):
@@ -283,29 +282,6 @@ def _split_model(model):
         )
     check_is_fitted(model)
     return None, model, None
-
-
-def _atomic_write(path, write: Callable) -> Path:
-    """Call ``write(file)`` on a new temporary file beside ``path``, then rename it to ``path``.
-
-    The rename is atomic, so readers see the old file or the complete new one, never a part;
-    on any error the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never write through an existing file or link; mode 0o666 is narrowed by the umask
-    # as for any new file (tempfile's 0o600 would survive the rename).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 # ---------------------------------------------------------------------------- describing
