@@ -265,7 +265,6 @@ def _predict_on_dask(args, model) -> int:
     """``predict --dask``: the contest layout is read by the workers, other data by this process
     and predicted block by block on the cluster."""
     from .distributed import local_cluster, predict_dask, predict_files
-    from .io import atomic_write
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers {args.workers}: give a positive number of workers")
@@ -294,60 +293,59 @@ def _predict_on_dask(args, model) -> int:
             data = _read(args, labelled=False)
             X = da.from_array(np.asarray(data.X), chunks=(args.chunk_size, -1))
             proba = predict_dask(model, X, proba=True).compute()
-            classes = model.classes_
-            labels = classes[proba.argmax(axis=1)]
-            n = len(labels)
-
-            def write_rows(handle) -> None:
-                text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-                writer = csv.writer(text, lineterminator="\n")
-                header = [f"p_{c}" for c in classes] if args.proba else []
-                writer.writerow(["id", "type", *header])
-                for i, (id_, label) in enumerate(zip(data.ids, labels, strict=True)):
-                    extra = [f"{p:.6g}" for p in proba[i]] if args.proba else []
-                    writer.writerow([id_, label, *extra])
-                text.flush()
-                text.detach()
-
-            out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(out, write_rows)
+            n = _write_predictions(out, model.classes_, [(data.ids, proba)], args.proba)
     print(f"wrote {n} predictions to {args.out}")
     return 0
+
+
+def _write_predictions(out: Path, classes, chunks, with_proba: bool) -> int:
+    """Write ``id,type[,p_<class>...]`` rows for each ``(ids, proba)`` chunk; return the count.
+
+    Rows go to a temporary file chunk by chunk, so memory stays bounded by the chunk size, and
+    the file is renamed into place only when every row is written.
+    """
+    from .io import atomic_write
+
+    count = 0
+
+    def write_rows(handle) -> None:
+        nonlocal count
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["id", "type"] + ([f"p_{c}" for c in classes] if with_proba else []))
+        for ids, proba in chunks:
+            labels = classes[proba.argmax(axis=1)]
+            for i, (id_, label) in enumerate(zip(ids, labels, strict=True)):
+                extra = [f"{p:.6g}" for p in proba[i]] if with_proba else []
+                writer.writerow([id_, label, *extra])
+            count += len(labels)
+        text.flush()
+        text.detach()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, write_rows)
+    return count
 
 
 def cmd_predict(args) -> int:
     from tqdm import tqdm
 
-    from .io import atomic_write
-
     model = _load_model(args.model)
     if getattr(args, "dask", None):
         return _predict_on_dask(args, model)
     data = _read(args, labelled=False)
-    classes = model.classes_
     n = len(data.X)
 
-    def write_rows(handle) -> None:
-        # Rows go to the temporary file chunk by chunk: memory stays bounded by the chunk size
-        # (a cached contest read is memory-mapped), and the rename happens only at the end.
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["id", "type"] + ([f"p_{c}" for c in classes] if args.proba else []))
+    def chunks():
+        # A cached contest read is memory-mapped: only one chunk is in memory at a time.
         with tqdm(total=n, unit="spectra", disable=args.quiet or None, file=sys.stderr) as bar:
             for start in range(0, n, args.chunk_size):
                 stop = start + args.chunk_size
                 proba = model.predict_proba(np.asarray(data.X[start:stop]))
-                labels = classes[proba.argmax(axis=1)]
-                for i, (id_, label) in enumerate(zip(data.ids[start:stop], labels, strict=True)):
-                    extra = [f"{p:.6g}" for p in proba[i]] if args.proba else []
-                    writer.writerow([id_, label, *extra])
-                bar.update(len(labels))
-        text.flush()
-        text.detach()
+                bar.update(len(proba))
+                yield data.ids[start:stop], proba
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, write_rows)
+    _write_predictions(Path(args.out), model.classes_, chunks(), args.proba)
     print(f"wrote {n} predictions to {args.out}")
     return 0
 
