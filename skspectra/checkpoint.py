@@ -30,7 +30,7 @@ __all__ = ["TrainingInterrupted", "fingerprint", "interruptible", "read_checkpoi
 FORMAT = 1
 FILENAME = "skspectra-checkpoint.pt"
 # Parameters that change how a fit is watched or where it is saved, not what it computes.
-_IGNORED_PARAMS = {"callbacks", "verbose", "checkpoint_dir"}
+_IGNORED_PARAMS = {"callbacks", "verbose", "checkpoint_dir", "inference"}
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -1,0 +1,311 @@
+"""Fast prediction for a fitted network: chunks, a compiled copy, ONNX Runtime.
+
+``SpectrumCNNClassifier.predict_proba`` hands its spectra to a :class:`Predictor`, which runs the
+network over fixed-size chunks with one of these backends (the estimator's ``inference``
+parameter):
+
+``"eager"``
+    The module's own forward under :func:`torch.inference_mode`, chunk by chunk. Always works.
+``"compile"``
+    A copy of the network compiled by ``torch.compile`` (inductor, weights frozen as constants)
+    for one chunk shape. A :class:`~skspectra.SpectrumResNet` is rewritten as 2-D convolutions of
+    height 1 in channels-last layout first, which oneDNN runs about twice as fast as the 1-D
+    form on CPU. Compiling takes 5-30 s per process (inductor keeps a disk cache), so it is
+    cached per fitted model; the last, partial chunk of a call runs eagerly (no new compile).
+``"onnxruntime"``
+    The model exported to ONNX (:func:`skspectra.to_onnx`) and run by ONNX Runtime (the
+    ``onnx`` extra plus ``onnxruntime``); the fastest for one spectrum at a time on CPU.
+``"auto"`` (the default)
+    ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
+    spectrum points, e.g. 20,000 spectra of 2600 points) or once a compiled copy exists;
+    ``"eager"`` otherwise. A failed compile warns once and falls back to eager.
+
+All backends give the eager forward's results within float32 round-off (about 1e-6).
+
+On Linux with glibc, the first prediction or fit also raises glibc's ``malloc`` thresholds
+(:func:`tune_malloc`): the network's activation buffers (tens of MB) are otherwise returned to
+the system after every chunk and faulted in again, which made prediction 1.5-2x slower on the
+project's 2-core machine (``benchmarks/results/speed.md``). Set the environment variable
+``SKSPECTRA_TUNE_MALLOC=0`` to leave the allocator alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import ctypes.util
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .network import DilatedBlock, SpectrumResNet
+
+__all__ = [
+    "AUTO_COMPILE_VALUES",
+    "BACKENDS",
+    "CHUNK_VALUES",
+    "Predictor",
+    "chunk_size",
+    "tune_malloc",
+]
+
+BACKENDS = ("auto", "eager", "compile", "onnxruntime")
+
+# Spectrum points per chunk: 128 spectra of 2600 points, the fastest chunk of the default
+# network on the project's machine for both the eager and the compiled forward (activations of
+# ~40 MB, so memory is bounded by the chunk, not by the number of spectra).
+CHUNK_VALUES = 128 * 2600
+
+# "auto" compiles for a call of at least this many spectrum points: at ~700 spectra/s eager
+# against ~1300 compiled, 20,000 spectra of 2600 points save more than a cold compile costs.
+AUTO_COMPILE_VALUES = 20_000 * 2600
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 64 << 20  # buffers up to 64 MB come from the heap, not from fresh mmaps
+_TRIM_THRESHOLD = 256 << 20  # and up to 256 MB of freed heap is kept for the next chunk
+
+_malloc_tuned: bool | None = None
+
+
+def tune_malloc() -> bool:
+    """Raise glibc's mmap and trim thresholds once per process; return whether they are set.
+
+    glibc serves buffers above its mmap threshold with fresh ``mmap`` calls and returns freed
+    heap above its trim threshold to the system, so every forward pass pays page faults for
+    its activation buffers again. With the thresholds at 64 MB and 256 MB, those buffers are
+    reused: at most 256 MB of freed memory stays with the process. Does nothing (and returns
+    False) off glibc, or when the environment sets ``SKSPECTRA_TUNE_MALLOC=0``.
+    """
+    global _malloc_tuned
+    if _malloc_tuned is None:
+        _malloc_tuned = False
+        if os.environ.get("SKSPECTRA_TUNE_MALLOC", "1") != "0" and sys.platform == "linux":
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc.gnu_get_libc_version  # noqa: B018 - raises AttributeError off glibc
+                _malloc_tuned = bool(
+                    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+                )
+            except (OSError, AttributeError):
+                pass
+    return _malloc_tuned
+
+
+def chunk_size(n_points: int) -> int:
+    """Spectra per chunk for spectra of ``n_points``: about ``CHUNK_VALUES`` points in all.
+
+    >>> chunk_size(2600), chunk_size(250), chunk_size(10**6)
+    (128, 1331, 1)
+    """
+    return max(1, CHUNK_VALUES // max(int(n_points), 1))
+
+
+class _Conv2dBlock(nn.Module):
+    """A :class:`~skspectra.network.DilatedBlock` as 2-D convolutions of height 1."""
+
+    def __init__(self, block: DilatedBlock):
+        super().__init__()
+        self.filters = block.filters
+        self.convs = nn.ModuleList(_conv2d(c) for c in block.convs)
+        self.shortcut = (
+            _conv2d(block.shortcut) if isinstance(block.shortcut, nn.Conv1d) else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for conv in self.convs:
+            out = torch.relu(conv(out))
+            out = out[:, : self.filters] + out[:, self.filters :]
+        return self.shortcut(x) + out
+
+
+def _conv2d(conv: nn.Conv1d) -> nn.Conv2d:
+    new = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        (1, conv.kernel_size[0]),
+        dilation=(1, conv.dilation[0]),
+        padding=(0, conv.padding[0]),
+        bias=conv.bias is not None,
+    )
+    with torch.no_grad():
+        new.weight.copy_(conv.weight.unsqueeze(2))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    return new
+
+
+class _ChannelsLast2d(nn.Module):
+    """The evaluation-mode forward of a :class:`~skspectra.SpectrumResNet`, as 2-D
+    convolutions of height 1 on channels-last tensors (copies of the weights; no dropout)."""
+
+    def __init__(self, net: SpectrumResNet):
+        super().__init__()
+        layers = []
+        for layer in net.features:
+            if isinstance(layer, DilatedBlock):
+                layers.append(_Conv2dBlock(layer))
+            elif isinstance(layer, nn.MaxPool1d):
+                layers.append(nn.MaxPool2d((1, 2)))
+            else:  # pragma: no cover - SpectrumResNet has no other feature layers
+                raise TypeError(f"cannot convert {type(layer).__name__}")
+        self.features = nn.Sequential(*layers)
+        self.head = copy.deepcopy(net.head)
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        h = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        return self.head(self.features(h).amax(dim=(2, 3)))
+
+
+def _weights_key(module: nn.Module) -> tuple:
+    """Changes whenever a parameter is replaced or modified in place (an optimiser step,
+    ``load_state_dict``): a compiled copy with frozen weights is valid while it is the same."""
+    return tuple((p.data_ptr(), p._version) for p in module.state_dict().values())
+
+
+def _can_convert(module: nn.Module) -> bool:
+    return type(module) is SpectrumResNet
+
+
+class Predictor:
+    """Runs a fitted network over spectra in chunks with one backend.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The fitted network (``module_`` of the estimator); it is switched to evaluation mode
+        and run where its parameters are (CPU or a GPU).
+    backend : {"auto", "eager", "compile", "onnxruntime"}
+        See the module docstring.
+    """
+
+    def __init__(self, module: nn.Module, backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise ValueError(f"inference must be one of {BACKENDS}, got {backend!r}")
+        self.module = module
+        self.backend = backend
+        self._compiled = None  # (weights key, chunk, compiled module)
+        self._compile_failed = False
+        self._session = None  # (weights key, onnxruntime session)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the module's parameters are (the CPU for a module without any)."""
+        first = next(self.module.parameters(), None)
+        return torch.device("cpu") if first is None else first.device
+
+    # -------------------------------------------------------------- choosing
+    def backend_for(self, n_spectra: int, n_points: int) -> str:
+        """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use."""
+        if self.backend != "auto":
+            return self.backend
+        if self.device.type != "cpu" or self._compile_failed or not _can_convert(self.module):
+            return "eager"
+        if self._compiled is not None and self._compiled[0] == _weights_key(self.module):
+            return "compile"
+        return "compile" if n_spectra * n_points >= AUTO_COMPILE_VALUES else "eager"
+
+    # -------------------------------------------------------------- running
+    def proba(self, X: np.ndarray, onnx_source=None) -> np.ndarray:
+        """Class probabilities (float64, rows summing to 1) of float32 spectra ``X``.
+
+        ``onnx_source`` is what :func:`skspectra.to_onnx` exports for the ``"onnxruntime"``
+        backend: the fitted estimator that owns the module.
+        """
+        n, n_points = X.shape
+        tune_malloc()
+        self.module.eval()
+        backend = self.backend_for(n, n_points)
+        if backend == "onnxruntime":
+            return self._proba_onnx(X, onnx_source)
+        chunk = chunk_size(n_points)
+        compiled = self._compiled_module(chunk, n_points) if backend == "compile" else None
+        out = []
+        with torch.inference_mode():
+            for start in range(0, n, chunk):
+                x = torch.from_numpy(X[start : start + chunk]).to(self.device).unsqueeze(1)
+                # A partial last chunk runs eagerly: a new shape would mean a new compile.
+                forward = compiled if compiled is not None and len(x) == chunk else self.module
+                logits = forward(x).to(torch.float64)
+                out.append(torch.softmax(logits, dim=1).cpu().numpy())
+        return np.concatenate(out)
+
+    def _compiled_module(self, chunk: int, n_points: int):
+        key = _weights_key(self.module)
+        if self._compiled is not None and self._compiled[:2] == (key, chunk):
+            return self._compiled[2]
+        self._compiled = None
+        try:
+            compiled = self._compile(chunk, n_points)
+        except Exception as exc:  # no C++ compiler, an unsupported platform, a torch bug
+            self._compile_failed = True
+            warnings.warn(
+                f"Compiling the network failed ({type(exc).__name__}: {exc}); predicting "
+                "with the plain (eager) forward instead. Pass inference='eager' to skip the "
+                "attempt.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None
+        self._compiled = (key, chunk, compiled)
+        return compiled
+
+    def _compile(self, chunk: int, n_points: int):
+        import torch._inductor.config as inductor_config
+
+        base = self.module
+        if self.device.type == "cpu" and _can_convert(base):
+            base = _ChannelsLast2d(base).to(self.device).eval()
+        compiled = torch.compile(base, dynamic=False)
+        example = torch.zeros(chunk, 1, n_points, device=self.device)
+        # Freezing folds the weights into the graph as constants (then oneDNN pre-packs them);
+        # inductor reads the flag when the first call compiles.
+        with inductor_config.patch(freezing=True), torch.inference_mode():
+            compiled(example)
+        return compiled
+
+    def _proba_onnx(self, X: np.ndarray, onnx_source) -> np.ndarray:
+        session = self._onnx_session(onnx_source)
+        chunk = chunk_size(X.shape[1])
+        proba = np.concatenate(
+            [
+                session.run(None, {"spectra": X[start : start + chunk]})[0]
+                for start in range(0, len(X), chunk)
+            ]
+        ).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def _onnx_session(self, onnx_source):
+        key = _weights_key(self.module)
+        if self._session is not None and self._session[0] == key:
+            return self._session[1]
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise ImportError(
+                "inference='onnxruntime' needs the packages onnxruntime, onnx and onnxscript: "
+                'pip install "skspectra[onnx]" onnxruntime'
+            ) from exc
+        from .export import to_onnx
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = to_onnx(onnx_source, Path(folder) / "model.onnx")
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            session = onnxruntime.InferenceSession(
+                path.read_bytes(), options, providers=["CPUExecutionProvider"]
+            )
+        self._session = (key, session)
+        return session

@@ -1,0 +1,160 @@
+"""Prediction backends: chunking, the compiled copy, ONNX Runtime, the auto choice, fallbacks."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from skspectra import SpectrumCNNClassifier, inference
+from skspectra.inference import Predictor, chunk_size
+
+from .conftest import FAST, make_lines
+
+N_POINTS = 64
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = make_lines(n=90, n_points=N_POINTS)
+    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 2, "f1_epochs": 1}, random_state=0)
+    return clf.fit(X, y), X
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 16 spectra of N_POINTS, so a few dozen spectra make several chunks."""
+    monkeypatch.setattr(inference, "CHUNK_VALUES", 16 * N_POINTS)
+    return 16
+
+
+def eager_proba(clf, X):
+    clf.module_.eval()
+    with torch.no_grad():
+        logits = clf.module_(torch.from_numpy(X).unsqueeze(1))
+    return torch.softmax(logits.double(), dim=1).numpy()
+
+
+def test_eager_runs_in_chunks_and_equals_the_whole_forward(fitted, small_chunks):
+    clf, X = fitted
+    sizes = []
+    hook = clf.module_.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    try:
+        proba = clf.set_params(inference="eager").predict_proba(X[:40])
+    finally:
+        hook.remove()
+    assert sizes == [16, 16, 8]  # memory bounded by the chunk, not by the call
+    np.testing.assert_allclose(proba, eager_proba(clf, X[:40]), atol=1e-6)
+
+
+def test_compiled_copy_equals_eager_and_is_compiled_once(fitted, small_chunks, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="compile").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=40, n_points=N_POINTS, seed=1)[0]
+    compiles = []
+    original = Predictor._compile
+
+    def counting(self, chunk, n_points):
+        compiles.append((chunk, n_points))
+        return original(self, chunk, n_points)
+
+    monkeypatch.setattr(Predictor, "_compile", counting)
+    proba = clf.predict_proba(X)  # two compiled chunks of 16, an eager tail of 8
+    np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-5)
+    assert clf.predict_proba(X[:3]).shape == (3, 3)  # a partial chunk: eager, no new compile
+    np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-12)
+    assert compiles == [(16, N_POINTS)]
+
+    # The compiled copy never travels: pickles and clones are as without it, and predict alike.
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(restored.predict_proba(X), proba, atol=1e-5)
+    assert len(compiles) == 2  # the restored copy compiled for itself
+    assert clone(clf).get_params()["inference"] == "compile"
+
+    # New weights make the compiled copy stale: it is rebuilt, not reused.
+    clf.fit(*make_lines(n=60, n_points=64, seed=2))
+    np.testing.assert_allclose(clf.predict_proba(X), eager_proba(clf, X), atol=1e-5)
+    assert len(compiles) == 3
+
+
+def test_auto_compiles_only_for_large_calls(fitted, monkeypatch):
+    clf, _ = fitted
+    predictor = Predictor(clf.module_, "auto")
+    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 1000 * N_POINTS)
+    assert predictor.backend_for(999, N_POINTS) == "eager"
+    assert predictor.backend_for(1000, N_POINTS) == "compile"
+    assert Predictor(clf.module_, "eager").backend_for(10**6, N_POINTS) == "eager"
+    # Not a SpectrumResNet: the 2-D rewrite does not apply, auto stays eager.
+    other = Predictor(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)))
+    assert other.backend_for(10**6, N_POINTS) == "eager"
+
+
+def test_a_failed_compile_warns_once_and_falls_back_to_eager(fitted, small_chunks, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=40, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 1)
+
+    def broken(self, chunk, n_points):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(Predictor, "_compile", broken)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler.*inference='eager'"):
+        proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict_proba(X)  # auto remembers the failure: no second attempt, no warning
+
+
+@pytest.mark.skipif(
+    not all(find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")),
+    reason="needs onnx, onnxscript and onnxruntime",
+)
+def test_onnxruntime_backend_equals_eager(fitted):
+    clf = clone(fitted[0]).set_params(inference="onnxruntime").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    assert list(clf.predict(X[:3])) == list(clf.classes_[proba[:3].argmax(axis=1)])
+
+
+def test_unknown_backend_is_refused(fitted):
+    clf = clone(fitted[0]).set_params(inference="fastest")
+    with pytest.raises(ValueError, match="inference"):
+        clf.fit(*make_lines(n=30, n_points=N_POINTS))
+    with pytest.raises(ValueError, match="inference"):
+        Predictor(fitted[0].module_, "fastest")
+
+
+def test_weights_key_follows_in_place_changes(fitted):
+    module = clone(fitted[0]).fit(*make_lines(n=30, n_points=N_POINTS)).module_
+    before = inference._weights_key(module)
+    assert inference._weights_key(module) == before
+    with torch.no_grad():
+        next(module.parameters()).add_(1.0)
+    assert inference._weights_key(module) != before
+
+
+def test_chunk_size_bounds():
+    assert chunk_size(2600) == 128
+    assert chunk_size(10**7) == 1
+    assert chunk_size(1) == inference.CHUNK_VALUES
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+@pytest.mark.parametrize(("env", "expected"), [("1", "True"), ("0", "False")])
+def test_malloc_tuning_can_be_switched_off(env, expected):
+    code = "from skspectra.inference import tune_malloc; print(tune_malloc(), tune_malloc())"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"SKSPECTRA_TUNE_MALLOC": env, "PATH": ""},
+        check=True,
+    )
+    assert done.stdout.split() == [expected, expected]
