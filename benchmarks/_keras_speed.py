@@ -26,8 +26,9 @@ def build(keras, n_points: int, n_classes: int):
     for i, f in enumerate(filters):
         out = x
         for dilation in (1, 2, 4):
-            out = layers.Conv1D(2 * f, 3, dilation_rate=dilation, padding="same",
-                                activation="relu")(out)
+            out = layers.Conv1D(
+                2 * f, 3, dilation_rate=dilation, padding="same", activation="relu"
+            )(out)
             out = layers.Add()([out[:, :, :f], out[:, :, f:]])
         shortcut = x if x.shape[-1] == f else layers.Conv1D(f, 1)(x)
         x = layers.Add()([shortcut, out])
@@ -79,9 +80,7 @@ def main(argv=None) -> int:
         "parameters": int(model.count_params()),
         "batch": args.batch,
         "train_spectra_per_s": rate(lambda: model.train_on_batch(x, y), args.batch, args.repeats),
-        "predict_spectra_per_s": rate(
-            lambda: model.predict_on_batch(x), args.batch, args.repeats
-        ),
+        "predict_spectra_per_s": rate(lambda: model.predict_on_batch(x), args.batch, args.repeats),
     }
     xla = keras.Model(model.inputs, model.outputs)
     xla.compile(jit_compile=True)

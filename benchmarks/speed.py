@@ -103,8 +103,13 @@ def _fitted(n_points: int, inference: str = "auto"):
     X = rng.normal(size=(32, n_points)).astype(np.float32)
     y = np.arange(32) % 4
     clf = SpectrumCNNClassifier(
-        max_epochs=1, f1_epochs=0, batches_per_epoch=1, batch_size=8, validation_split=None,
-        random_state=0, inference=inference,
+        max_epochs=1,
+        f1_epochs=0,
+        batches_per_epoch=1,
+        batch_size=8,
+        validation_split=None,
+        random_state=0,
+        inference=inference,
     )
     return clf.fit(X, y)
 
@@ -164,8 +169,11 @@ def worker(group: str, cfg: dict) -> dict:
         X = rng.normal(size=(TRAIN_BATCH * 2, n_points)).astype(np.float32)
         y = np.arange(len(X)) % 4
         clf = SpectrumCNNClassifier(
-            max_epochs=cfg["train_epochs"], f1_epochs=cfg["train_epochs"],
-            batch_size=TRAIN_BATCH, batches_per_epoch=n_batches, validation_split=None,
+            max_epochs=cfg["train_epochs"],
+            f1_epochs=cfg["train_epochs"],
+            batch_size=TRAIN_BATCH,
+            batches_per_epoch=n_batches,
+            validation_split=None,
             random_state=0,
         ).fit(X, y)
         for phase, name in ((1, "cross_entropy"), (2, "soft_f1")):
@@ -179,10 +187,12 @@ def worker(group: str, cfg: dict) -> dict:
 
 # ---------------------------------------------------------------------- driver side
 def _run_worker(group: str, cfg: dict, env: dict | None = None) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.speed", "--worker", group, "--config",
-           json.dumps(cfg)]
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--worker", group, "--config", json.dumps(cfg)]
     done = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
+        cmd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
         cwd=Path(__file__).resolve().parent.parent,
     )
     if done.returncode != 0:
@@ -192,9 +202,18 @@ def _run_worker(group: str, cfg: dict, env: dict | None = None) -> dict:
 
 def _run_keras(python: str, n_points: int) -> dict:
     done = subprocess.run(
-        [python, "-m", "benchmarks._keras_speed", "--n-points", str(n_points),
-         "--batch", str(TRAIN_BATCH)],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+        [
+            python,
+            "-m",
+            "benchmarks._keras_speed",
+            "--n-points",
+            str(n_points),
+            "--batch",
+            str(TRAIN_BATCH),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
@@ -244,8 +263,7 @@ def render_markdown(result: dict) -> str:
             lines.append(f"| {name} | failed: {entry['error']} |")
             continue
         cells = [
-            f"{entry['rates'][str(b)]:.0f} ({entry['rates'][str(b)] / limit:.0%})"
-            for b in batches
+            f"{entry['rates'][str(b)]:.0f} ({entry['rates'][str(b)] / limit:.0%})" for b in batches
         ]
         first = entry.get("first_call_s", {})
         first_cell = f"{max(first.values()):.1f}" if first else "-"
@@ -255,9 +273,14 @@ def render_markdown(result: dict) -> str:
     if raw and auto:
         ratios = ", ".join(f"{b}: {auto[str(b)] / raw[str(b)]:.2f}x" for b in batches)
         lines += ["", f"`predict_proba` (default) over the raw eager forward, by batch: {ratios}."]
-    lines += ["", "## One call on a catalogue (default `inference`)", "",
-              "| spectra | first call (s) | second call (s) | spectra/s | fraction of limit | "
-              "input (MB) | peak memory above it (MB) |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## One call on a catalogue (default `inference`)",
+        "",
+        "| spectra | first call (s) | second call (s) | spectra/s | fraction of limit | "
+        "input (MB) | peak memory above it (MB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for n, entry in result["catalogue"].items():
         if "error" in entry:
             lines.append(f"| {n} | failed: {entry['error']} |")
@@ -267,8 +290,13 @@ def render_markdown(result: dict) -> str:
             f"{entry['spectra_per_s']:.0f} | {entry['spectra_per_s'] / limit:.0%} | "
             f"{entry['input_mb']:.0f} | {entry['peak_rss_growth_mb']:.0f} |"
         )
-    lines += ["", f"## Training (batch {TRAIN_BATCH}), spectra/s", "",
-              "| method | phase 1 (cross-entropy) | phase 2 (soft macro-F1) |", "|---|---|---|"]
+    lines += [
+        "",
+        f"## Training (batch {TRAIN_BATCH}), spectra/s",
+        "",
+        "| method | phase 1 (cross-entropy) | phase 2 (soft macro-F1) |",
+        "|---|---|---|",
+    ]
     for name in ("train", "train-untuned"):
         entry = result["training"].get(name, {})
         if "cross_entropy" in entry:
@@ -320,8 +348,9 @@ def render_png(result: dict, path: Path) -> bool:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("spectra per call")
     ax.set_ylabel("spectra / s")
-    ax.set_title(f"Prediction speed, {result['config']['n_points']} points, "
-                 f"{result['machine']['cpu'][:40]}")
+    ax.set_title(
+        f"Prediction speed, {result['config']['n_points']} points, {result['machine']['cpu'][:40]}"
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -334,15 +363,23 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--n-points", type=int, default=2600)
     parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument("--catalogue", type=int, nargs="+", default=[5000, 40000],
-                        help="spectra in one predict_proba call (memory and the auto backend)")
+    parser.add_argument(
+        "--catalogue",
+        type=int,
+        nargs="+",
+        default=[5000, 40000],
+        help="spectra in one predict_proba call (memory and the auto backend)",
+    )
     parser.add_argument("--catalogue-backend", default="auto", choices=BACKENDS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--train-batches", type=int, default=6)
     parser.add_argument("--train-epochs", type=int, default=3)
-    parser.add_argument("--keras-python", default=None,
-                        help="a Python with keras and tensorflow (default: this one)")
+    parser.add_argument(
+        "--keras-python",
+        default=None,
+        help="a Python with keras and tensorflow (default: this one)",
+    )
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -354,8 +391,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     from benchmarks._machine import machine_info
 
     cfg = {
-        "n_points": args.n_points, "batches": args.batches, "repeats": args.repeats,
-        "train_batches": args.train_batches, "train_epochs": args.train_epochs,
+        "n_points": args.n_points,
+        "batches": args.batches,
+        "repeats": args.repeats,
+        "train_batches": args.train_batches,
+        "train_epochs": args.train_epochs,
         "catalogue_backend": args.catalogue_backend,
     }
     machine = machine_info(extra_packages=("onnxruntime",))
