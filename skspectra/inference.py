@@ -226,7 +226,8 @@ class Predictor:
         """
         n, n_points = X.shape
         tune_malloc()
-        self.module.eval()
+        if self.module.training:  # eval() walks every submodule: skip it when already done
+            self.module.eval()
         backend = self.backend_for(n, n_points)
         if backend == "onnxruntime":
             return self._proba_onnx(X, onnx_source)
