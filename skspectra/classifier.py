@@ -130,7 +130,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         spectrum points (128 spectra of 2600), so memory does not grow with the number of
         spectra. ``"eager"``: the module's own forward. ``"compile"``: a copy compiled by
         ``torch.compile`` once per fitted model and process (5-30 s), about 1.8x faster on
-        CPU. ``"onnxruntime"``: ONNX Runtime (``onnx`` extra plus ``onnxruntime``), the
+        CPU. ``"onnxruntime"``: ONNX Runtime (the ``onnx`` extra), the
         lowest latency for single spectra. ``"auto"``: compile on CPU when a call has at
         least 20,000 spectra of 2600 points (or as many points) or a compiled copy exists,
         eager otherwise, and eager whenever compiling fails. All agree to ~1e-6; see

@@ -54,6 +54,20 @@ def _load_model(path: str):
     return joblib.load(path)
 
 
+def _choose_inference(model, choice: str, shape: tuple) -> None:
+    """Set the classifier's ``inference`` for a whole run: ``auto`` decides on the size of the
+    whole catalogue, not on each chunk the command hands to ``predict_proba``."""
+    from .classifier import SpectrumCNNClassifier
+    from .inference import AUTO_COMPILE_VALUES
+
+    clf = model[-1] if hasattr(model, "steps") else model
+    if not isinstance(clf, SpectrumCNNClassifier):
+        return
+    if choice == "auto" and shape[0] * shape[-1] >= AUTO_COMPILE_VALUES:
+        choice = "compile"
+    clf.set_params(inference=choice)
+
+
 def _try_plot(draw, *args) -> bool:
     try:
         draw(*args)
@@ -335,6 +349,7 @@ def cmd_predict(args) -> int:
         return _predict_on_dask(args, model)
     data = _read(args, labelled=False)
     n = len(data.X)
+    _choose_inference(model, args.inference, data.X.shape)
 
     def chunks():
         # A cached contest read is memory-mapped: only one chunk is in memory at a time.
@@ -490,6 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="CSV to write")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
     p.add_argument("--chunk-size", type=int, default=4096, help="spectra per chunk")
+    p.add_argument(
+        "--inference",
+        choices=("auto", "eager", "compile", "onnxruntime"),
+        default="auto",
+        help="how the network runs (see the classifier's 'inference'); auto compiles it for "
+        "catalogues of 20,000+ spectra of 2600 points (default %(default)s)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--dask",

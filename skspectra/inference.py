@@ -13,8 +13,9 @@ parameter):
     form on CPU. Compiling takes 5-30 s per process (inductor keeps a disk cache), so it is
     cached per fitted model; the last, partial chunk of a call runs eagerly (no new compile).
 ``"onnxruntime"``
-    The model exported to ONNX (:func:`skspectra.to_onnx`) and run by ONNX Runtime (the
-    ``onnx`` extra plus ``onnxruntime``); the fastest for one spectrum at a time on CPU.
+    The model exported to ONNX (:func:`skspectra.to_onnx`, 5-10 s once per fitted model and
+    process) and run by ONNX Runtime (the ``onnx`` extra); the fastest for one spectrum at a
+    time on CPU.
 ``"auto"`` (the default)
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
     spectrum points, e.g. 20,000 spectra of 2600 points) or once a compiled copy exists;
@@ -297,7 +298,7 @@ class Predictor:
         except ImportError as exc:
             raise ImportError(
                 "inference='onnxruntime' needs the packages onnxruntime, onnx and onnxscript: "
-                'pip install "skspectra[onnx]" onnxruntime'
+                'pip install "skspectra[onnx]"'
             ) from exc
         from .export import to_onnx
 

@@ -185,3 +185,19 @@ def test_safe_model_format_round_trip(tmp_path, npz, capsys):
     args = ["evaluate", str(model), str(npz), "--split", "test", "--json", str(metrics_path)]
     assert main(args) == 0
     assert json.loads(metrics_path.read_text())["macro_f1"] > 0.8
+
+
+def test_predict_decides_auto_inference_on_the_whole_catalogue(monkeypatch):
+    from sklearn.pipeline import make_pipeline
+
+    from skspectra import FluxScaler, SpectrumCNNClassifier, inference
+    from skspectra.cli import _choose_inference
+
+    pipe = make_pipeline(FluxScaler(), SpectrumCNNClassifier())
+    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 1000 * 50)
+    _choose_inference(pipe, "auto", (999, 50))
+    assert pipe[-1].inference == "auto"  # small: each call decides (eager)
+    _choose_inference(pipe, "auto", (1000, 50))  # large, though predicted 4096 at a time
+    assert pipe[-1].inference == "compile"
+    _choose_inference(pipe, "eager", (10**6, 50))
+    assert pipe[-1].inference == "eager"
