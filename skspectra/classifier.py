@@ -38,6 +38,11 @@ __all__ = ["SpectrumCNNClassifier"]
 # single optimiser step, and selecting the best of 30 such "epochs" would select noise.
 _MIN_BATCHES_PER_EPOCH = 10
 
+# validation_split="auto": this share held out when every class has at least this many spectra
+# (10 or more of each in validation); smaller sets train on everything and keep the last epoch.
+_AUTO_VALIDATION = 0.2
+_AUTO_VALIDATION_MIN_CLASS = 50
+
 # Each fitted classifier's Predictor (chunked forward, compiled copy), dropped with the
 # classifier. A Predictor never refers back to its classifier, so entries can be collected.
 _PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -111,12 +116,15 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     batches_per_epoch : int or None, default=None
         Batches in one epoch. ``None``: one pass over the training split, but at least 10
         batches (so that tiny data sets still take enough steps per scored epoch).
-    validation_split : float, int, CV splitter or None, default=0.2
+    validation_split : "auto", float, int, CV splitter or None, default="auto"
         Held-out data scored after every epoch. A float is the fraction and an int the number
         of spectra, split stratified by class (plain random when a class is too rare to
         stratify, with a warning); a scikit-learn splitter (anything with ``split(X, y)``)
         gives its first split. The same split serves both phases. ``None``: no validation; the
-        last epoch's weights are kept.
+        last epoch's weights are kept. ``"auto"``: 0.2 when every class has at least 50
+        spectra (so the validation set holds 10 or more of each), otherwise ``None``: on a few
+        dozen spectra, choosing the epoch by a handful of held-out ones selected noise and
+        cost a fifth of the training data (``benchmarks/results/accuracy.md``).
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the batch sampler, weight initialisation and dropout. With an int, a
         fit on CPU is reproducible to the bit. The global torch random state is left as it was.
@@ -217,6 +225,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         "batches_per_epoch": [None, Interval(Integral, 1, None, closed="left")],
         "validation_split": [
             None,
+            StrOptions({"auto"}),
             Interval(Real, 0, 1, closed="neither"),
             Interval(Integral, 1, None, closed="left"),
             "cv_object",
@@ -237,7 +246,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         batch_size: int = 64,
         class_fractions=None,
         batches_per_epoch: int | None = None,
-        validation_split=0.2,
+        validation_split="auto",
         random_state=None,
         checkpoint_dir=None,
         inference: str = "auto",
@@ -362,6 +371,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         """Train and validation indices, drawn once per fit and used by both phases."""
         split = self.validation_split
         everything = np.arange(len(y))
+        if isinstance(split, str) and split == "auto":
+            smallest = np.bincount(y).min() if len(y) else 0
+            split = _AUTO_VALIDATION if smallest >= _AUTO_VALIDATION_MIN_CLASS else None
         if split is None:
             return everything, None
         if not hasattr(split, "split"):

@@ -120,7 +120,9 @@ def _build_pipeline(args):
         module_params["module__filters"] = tuple(int(f) for f in args.filters.split(","))
     if args.dropout is not None:
         module_params["module__dropout"] = args.dropout
-    validation = args.validation_split if args.validation_split > 0 else None
+    validation = args.validation_split
+    if validation != "auto":
+        validation = float(validation) if float(validation) > 0 else None
     clf = SpectrumCNNClassifier(
         max_epochs=args.epochs,
         f1_epochs=args.f1_epochs,
@@ -430,15 +432,15 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     )
     g.add_argument(
         "--validation-split",
-        type=float,
-        default=0.2,
-        help="held-out fraction scored every epoch; 0 for none (default %(default)s)",
+        default="auto",
+        help="held-out fraction scored every epoch; 0 for none; auto: 0.2 when every class "
+        "has 50+ spectra, else none (default %(default)s)",
     )
     g = p.add_argument_group("model")
     g.add_argument(
         "--filters", help="channels per block, e.g. 16,16,32,32,64,64,128,128 (the default)"
     )
-    g.add_argument("--dropout", type=float, help="dropout before the global pool (default 0.5)")
+    g.add_argument("--dropout", type=float, help="dropout before the global pool (default 0.1)")
     g.add_argument(
         "--scaler",
         default="zscore",

@@ -99,7 +99,8 @@ class SpectrumResNet(nn.Module):
 
     Blocks of ``filters`` channels, a max pool of 2 after each of the first ``n_pools`` blocks,
     dropout, a global max pool over length, a hidden dense layer with ReLU and a linear output.
-    The defaults are the LAMOST contest model (748,324 parameters with 4 classes).
+    The defaults are the LAMOST contest model (748,324 parameters with 4 classes) but for a
+    lighter dropout (``dropout=0.5, spatial_dropout=True`` restore the seed's).
 
     Parameters
     ----------
@@ -117,11 +118,12 @@ class SpectrumResNet(nn.Module):
         Pooling stages (after the first ``n_pools`` blocks). ``None`` chooses as many as the
         seed (one fewer than the blocks) but keeps at least 4 positions before the global pool,
         so short spectra work. An explicit value that the input length cannot carry raises.
-    dropout : float, default=0.5
-        Dropout probability before the global pool.
-    spatial_dropout : bool, default=True
+    dropout : float, default=0.1
+        Dropout probability before the global pool (the seed: 0.5).
+    spatial_dropout : bool, default=False
         Drop whole positions (all channels at once), as the seed's Keras model did, instead of
-        single activations.
+        single activations (the seed: True). The lighter default learned better on the small
+        real sets of ``benchmarks/results/accuracy.md`` (UCR Meat 0.66 -> 0.83 accuracy).
     hidden_units : int or None, default=128
         Width of the dense layer before the output; ``None`` or 0 for none.
     in_channels : int, default=1
@@ -145,8 +147,8 @@ class SpectrumResNet(nn.Module):
         dilations: Sequence[int] = SEED_DILATIONS,
         kernel_size: int = 3,
         n_pools: int | None = None,
-        dropout: float = 0.5,
-        spatial_dropout: bool = True,
+        dropout: float = 0.1,
+        spatial_dropout: bool = False,
         hidden_units: int | None = 128,
         in_channels: int = 1,
     ):

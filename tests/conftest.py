@@ -12,6 +12,7 @@ FAST = dict(
     module__filters=(8, 8, 16),
     module__hidden_units=16,
     module__dropout=0.1,
+    validation_split=0.2,
 )
 
 

@@ -223,10 +223,12 @@ def test_validation_split_by_splitter_and_none():
     fold = np.where(np.arange(60) < 15, 0, -1)
     rec = Recorder()
     SpectrumCNNClassifier(
-        **FAST, validation_split=PredefinedSplit(fold), random_state=0, callbacks=[("rec", rec)]
+        **{**FAST, "validation_split": PredefinedSplit(fold)},
+        random_state=0,
+        callbacks=[("rec", rec)],
     ).fit(X, y)
     assert rec.valid_index_[0].tolist() == list(range(15))
-    clf = SpectrumCNNClassifier(**FAST, validation_split=None, random_state=0).fit(X, y)
+    clf = SpectrumCNNClassifier(**{**FAST, "validation_split": None}, random_state=0).fit(X, y)
     assert clf.best_epoch_ is None
     assert "valid_f1" not in clf.history[-1]
 
@@ -328,3 +330,16 @@ def test_monte_carlo_dropout_flags_what_the_model_is_unsure_of(fitted):
     assert np.array_equal(clf.predict(X[:5]), clf.predict(X[:5]))  # eval mode afterwards
     with pytest.raises(ValueError, match="n_samples"):
         clf.predict_uncertainty(X, n_samples=0)
+
+
+def test_auto_validation_holds_out_only_when_every_class_has_50_spectra():
+    params = {**FAST, "max_epochs": 1, "f1_epochs": 1, "validation_split": "auto"}
+    X, y = make_lines(n=150)  # 50 of each of 3 classes: 20 % held out, 10 of each
+    rec = Recorder()
+    clf = SpectrumCNNClassifier(**params, random_state=0, callbacks=[("rec", rec)]).fit(X, y)
+    assert clf.best_epoch_ is not None and "valid_f1" in clf.history[-1]
+    assert len(rec.valid_index_[0]) == 30
+    X, y = make_lines(n=149)  # one class of 49: train on everything, keep the last epoch
+    clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
+    assert clf.best_epoch_ is None and "valid_f1" not in clf.history[-1]
+    assert SpectrumCNNClassifier().validation_split == "auto"

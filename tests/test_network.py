@@ -290,7 +290,14 @@ def _capture_dropout(net, x):
 
 def test_spatial_dropout_zeroes_whole_positions_in_train_mode():
     p = 0.5
-    net = SpectrumResNet(n_classes=3, n_points=64, filters=(8, 8), hidden_units=8, dropout=p)
+    net = SpectrumResNet(
+        n_classes=3,
+        n_points=64,
+        filters=(8, 8),
+        hidden_units=8,
+        dropout=p,
+        spatial_dropout=True,
+    )
     net.train()
     x = torch.randn(4, 1, 64) + 5.0
     h_in, h_out = _capture_dropout(net, x)  # (n, positions, channels)

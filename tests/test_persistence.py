@@ -231,7 +231,7 @@ def test_parameters_json_cannot_hold_are_dropped_and_listed(tmp_path):
     assert params["optimizer"] is torch.optim.Adam  # the default replaces the dropped class
     assert params["criterion"] is torch.nn.NLLLoss  # a torch class is kept, by name
     assert params["class_fractions"] == {"a": 0.7, "b": 0.3}
-    assert params["validation_split"] == 0.2
+    assert params["validation_split"] == "auto"  # the default replaces the dropped splitter
 
 
 def test_torch_classes_and_their_parameters_are_kept(tmp_path):
