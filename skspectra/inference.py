@@ -237,7 +237,10 @@ class Predictor:
         out = []
         with torch.inference_mode():
             for start in range(0, n, chunk):
-                x = torch.from_numpy(X[start : start + chunk]).to(self.device).unsqueeze(1)
+                block = X[start : start + chunk]
+                if not block.flags.writeable:  # a read-only memory map: torch wants writable
+                    block = block.copy()
+                x = torch.from_numpy(block).to(self.device).unsqueeze(1)
                 # A partial last chunk runs eagerly: a new shape would mean a new compile.
                 forward = compiled if compiled is not None and len(x) == chunk else self.module
                 logits = forward(x).to(torch.float64)
