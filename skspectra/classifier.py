@@ -701,14 +701,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
     def _predictor(self) -> Predictor:
         """The fitted module's :class:`~skspectra.inference.Predictor`, kept between calls (a
-        compiled copy lives there); rebuilt when the module, device or backend changes. It is
-        kept outside the instance, so predicting changes no attribute and pickles never carry
-        compiled code."""
-        validate_parameter_constraints(
-            {"inference": self._parameter_constraints["inference"]},
-            {"inference": self.inference},
-            type(self).__name__,
-        )
+        compiled copy lives there); rebuilt when the module or backend changes (a Predictor
+        refuses an unknown backend). It is kept outside the instance, so predicting changes no
+        attribute and pickles never carry compiled code."""
         predictor = _PREDICTORS.get(self)
         if (
             predictor is None

@@ -204,15 +204,20 @@ class Predictor:
         return torch.device("cpu") if first is None else first.device
 
     # -------------------------------------------------------------- choosing
-    def backend_for(self, n_spectra: int, n_points: int) -> str:
-        """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use."""
+    def backend_for(self, n_spectra: int, n_points: int, key: tuple | None = None) -> str:
+        """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use
+        (``key``: the module's :func:`_weights_key`, when the caller has it already)."""
         if self.backend != "auto":
             return self.backend
         if self.device.type != "cpu" or self._compile_failed or not _can_convert(self.module):
             return "eager"
-        if self._compiled is not None and self._compiled[0] == _weights_key(self.module):
+        if n_spectra * n_points >= AUTO_COMPILE_VALUES:
             return "compile"
-        return "compile" if n_spectra * n_points >= AUTO_COMPILE_VALUES else "eager"
+        # A smaller call uses a compiled copy only if one is there for these very weights.
+        if self._compiled is None:
+            return "eager"
+        key = _weights_key(self.module) if key is None else key
+        return "compile" if self._compiled[0] == key else "eager"
 
     # -------------------------------------------------------------- running
     def proba(self, X: np.ndarray, onnx_source=None) -> np.ndarray:
@@ -225,26 +230,28 @@ class Predictor:
         tune_malloc()
         if self.module.training:  # eval() walks every submodule: skip it when already done
             self.module.eval()
-        backend = self.backend_for(n, n_points)
+        # The weights' key is computed once per call, and only when a compiled copy exists.
+        key = None if self._compiled is None else _weights_key(self.module)
+        backend = self.backend_for(n, n_points, key)
         if backend == "onnxruntime":
             return self._proba_onnx(X, onnx_source)
         chunk = chunk_size(n_points)
-        compiled = self._compiled_module(chunk, n_points) if backend == "compile" else None
-        out = []
+        compiled = self._compiled_module(chunk, n_points, key) if backend == "compile" else None
+        device, out = self.device, []
         with torch.inference_mode():
             for start in range(0, n, chunk):
                 block = X[start : start + chunk]
                 if not block.flags.writeable:  # a read-only memory map: torch wants writable
                     block = block.copy()
-                x = torch.from_numpy(block).to(self.device).unsqueeze(1)
+                x = torch.from_numpy(block).to(device).unsqueeze(1)
                 # A partial last chunk runs eagerly: a new shape would mean a new compile.
                 forward = compiled if compiled is not None and len(x) == chunk else self.module
                 logits = forward(x).to(torch.float64)
                 out.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(out)
 
-    def _compiled_module(self, chunk: int, n_points: int):
-        key = _weights_key(self.module)
+    def _compiled_module(self, chunk: int, n_points: int, key: tuple | None = None):
+        key = _weights_key(self.module) if key is None else key
         if self._compiled is not None and self._compiled[:2] == (key, chunk):
             return self._compiled[2]
         self._compiled = None

@@ -380,31 +380,13 @@ def _read_index(path: Path, labels: Collection[str] | None) -> _Index:
     if y is not None:
         y = y[~blank]
 
-    problems: dict[int, str] = {}
-    for row in np.flatnonzero(ids == ""):
-        problems[int(row)] = f"{path} line {lines[row]}: the id is empty"
-    first_line: dict[str, int] = {}
-    for row in np.flatnonzero(pd.Series(ids).duplicated(keep=False).to_numpy()):
-        first = first_line.setdefault(ids[row], int(lines[row]))
-        if first != lines[row] and ids[row] != "":
-            problems[int(row)] = (
-                f"{path} line {lines[row]}: id {str(ids[row])!r} repeats line {first}"
-            )
-    if y is not None:
-        for row in np.flatnonzero(y == ""):
-            problems.setdefault(
-                int(row),
-                f"{path} line {lines[row]}: id {str(ids[row])!r} has no label "
-                f"(column {label_column!r} is empty)",
-            )
-        if labels is not None:
-            allowed = _check_labels(labels)
-            for row in np.flatnonzero(~np.isin(y, list(allowed)) & (y != "")):
-                problems.setdefault(
-                    int(row),
-                    f"{path} line {lines[row]}: id {str(ids[row])!r} has the label "
-                    f"{str(y[row])!r}, not one of {sorted(allowed)}",
-                )
+    problems = {
+        int(row): f"{path} line {lines[row]}: the id is empty" for row in np.flatnonzero(ids == "")
+    }
+    rows = {i: f"{path} line {line}" for i, line in enumerate(lines)}
+    earlier = {i: f"line {line}" for i, line in enumerate(lines)}
+    for row, message in _label_problems(y, ids, labels, rows, earlier).items():
+        problems.setdefault(row, message)
     return _Index(ids, y, lines, problems)
 
 
@@ -1191,14 +1173,17 @@ def _label_problems(
     ids: np.ndarray,
     labels: Collection[str] | None,
     rows: Mapping[int, str],
+    earlier: Mapping[int, str] | None = None,
 ) -> dict[int, str]:
-    """Duplicated ids, empty labels and labels outside ``labels``; ``rows`` words a row."""
+    """Duplicated ids, empty labels and labels outside ``labels``; ``rows`` words a row, and
+    ``earlier`` the first row of a repeated id (``rows`` when not given)."""
+    earlier = rows if earlier is None else earlier
     problems: dict[int, str] = {}
     seen: dict[str, int] = {}
     for row in np.flatnonzero(pd.Series(ids).duplicated(keep=False).to_numpy()):
         first = seen.setdefault(ids[row], int(row))
         if first != row:
-            problems[int(row)] = f"{rows[row]}: id {str(ids[row])!r} repeats {rows[first]}"
+            problems[int(row)] = f"{rows[row]}: id {str(ids[row])!r} repeats {earlier[first]}"
     if y is None:
         return problems
     for row in np.flatnonzero(y == ""):
