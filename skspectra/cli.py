@@ -18,6 +18,8 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from .inference import BACKENDS
+
 __all__ = ["main"]
 
 # Demo survey: the contest's classes on its 2600-point grid, with the rare classes made common
@@ -509,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=4096, help="spectra per chunk")
     p.add_argument(
         "--inference",
-        choices=("auto", "eager", "compile", "onnxruntime"),
+        choices=BACKENDS,
         default="auto",
         help="how the network runs (see the classifier's 'inference'); auto compiles it for "
         "catalogues of 20,000+ spectra of 2600 points (default %(default)s)",
