@@ -75,6 +75,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from skspectra import FluxScaler, SpectrumCNNClassifier
 from skspectra.datasets import make_spectra
+from skspectra.presets import seed_pipeline
 
 from ._machine import machine_info
 
@@ -82,7 +83,6 @@ N_BINS = 15  # calibration bins, equal width over [0, 1]
 CV_FOLDS = 5
 CV_SEED = 0  # the README's baselines use StratifiedKFold(5, shuffle=True, random_state=0)
 SEED_BATCHES_PER_EPOCH = 4
-SEED_FILTERS = (16, 16, 32, 32, 64, 64, 128, 128)
 QUICK_DATASETS = ("coffee", "meat", "beef")
 
 
@@ -312,35 +312,11 @@ def _jsonable(value):
 
 
 def _seed_pipeline(seed: int) -> Pipeline:
-    return make_pipeline(
-        FluxScaler(method="constant", divisor=100.0),
-        SpectrumCNNClassifier(
-            random_state=seed,
-            batch_size=160,
-            lr=1e-3,
-            f1_lr=1e-4,
-            max_epochs=50,
-            f1_epochs=50,
-            batches_per_epoch=SEED_BATCHES_PER_EPOCH,
-            class_fractions=None,
-            module__filters=SEED_FILTERS,
-            module__dilations=(1, 2, 4),
-            module__kernel_size=3,
-            module__n_pools=7,
-            module__dropout=0.5,
-            module__spatial_dropout=True,
-            module__hidden_units=128,
-        ),
-    )
+    return seed_pipeline(random_state=seed, batches_per_epoch=SEED_BATCHES_PER_EPOCH)
 
 
 SEED_PIPELINE_TEXT = (
-    "make_pipeline(FluxScaler(method='constant', divisor=100), SpectrumCNNClassifier("
-    "random_state=seed, batch_size=160, lr=1e-3, f1_lr=1e-4, max_epochs=50, f1_epochs=50, "
-    f"batches_per_epoch={SEED_BATCHES_PER_EPOCH}, class_fractions=None, "
-    f"module__filters={SEED_FILTERS}, module__dilations=(1, 2, 4), module__kernel_size=3, "
-    "module__n_pools=7, module__dropout=0.5, module__spatial_dropout=True, "
-    "module__hidden_units=128))"
+    f"skspectra.presets.seed_pipeline(random_state=seed, batches_per_epoch={SEED_BATCHES_PER_EPOCH})"
 )
 
 

@@ -2,12 +2,14 @@
 
 The public API: :class:`SpectrumCNNClassifier` (the two-phase residual CNN), :class:`FluxScaler`
 (per-spectrum flux scaling), :data:`macro_f1_scorer`, the phase-2 loss :class:`SoftMacroF1Loss`,
-the network :class:`SpectrumResNet` and the batch sampler :class:`ClassFractionSampler`;
+the network :class:`SpectrumResNet`, the batch sampler :class:`ClassFractionSampler` and the
+training-time :class:`SpectrumAugmentation`;
 :func:`make_spectra` (a synthetic survey, from :mod:`skspectra.datasets`) and
 :func:`read_spectra` (every reader of :mod:`skspectra.io` behind one call); :func:`save` and
 :func:`load` (a model file that runs no code when loaded) and :func:`to_onnx`.
 """
 
+from .augmentation import SpectrumAugmentation
 from .classifier import SpectrumCNNClassifier
 from .datasets import make_spectra
 from .export import to_onnx
@@ -25,6 +27,7 @@ __all__ = [
     "ClassFractionSampler",
     "FluxScaler",
     "SoftMacroF1Loss",
+    "SpectrumAugmentation",
     "SpectrumCNNClassifier",
     "SpectrumResNet",
     "__version__",

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset as SkorchDataset
+from skorch.utils import to_tensor
 from torch.utils.data import Dataset
 
 from . import checkpoint as ckpt
@@ -125,6 +126,11 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         spectra (so the validation set holds 10 or more of each), otherwise ``None``: on a few
         dozen spectra, choosing the epoch by a handful of held-out ones selected noise and
         cost a fifth of the training data (``benchmarks/results/accuracy.md``).
+    augment : callable or None, default=None
+        Applied to every training batch (a tensor of shape ``(n, 1, n_points)``) before the
+        forward pass, e.g. :class:`~skspectra.SpectrumAugmentation` (random flux scaling,
+        offsets, noise and small shifts). Validation and prediction see the spectra as given.
+        ``None``: no augmentation.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the batch sampler, weight initialisation and dropout. With an int, a
         fit on CPU is reproducible to the bit. The global torch random state is left as it was.
@@ -230,6 +236,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             Interval(Integral, 1, None, closed="left"),
             "cv_object",
         ],
+        "augment": [None, callable],
         "random_state": ["random_state"],
         "checkpoint_dir": [None, str, os.PathLike],
         "inference": [StrOptions(set(BACKENDS))],
@@ -247,6 +254,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         class_fractions=None,
         batches_per_epoch: int | None = None,
         validation_split="auto",
+        augment=None,
         random_state=None,
         checkpoint_dir=None,
         inference: str = "auto",
@@ -275,6 +283,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         self.class_fractions = class_fractions
         self.batches_per_epoch = batches_per_epoch
         self.validation_split = validation_split
+        self.augment = augment
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.inference = inference
@@ -640,6 +649,15 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         kwargs["lr"] = lr
         self.optimizer_ = self.optimizer(*args, **kwargs)
+
+    def train_step_single(self, batch, **fit_params):
+        """One training step; the batch's spectra go through ``augment`` first."""
+        if self.augment is not None:
+            Xi, yi = batch
+            with torch.no_grad():
+                Xi = self.augment(to_tensor(Xi, device=self.device))
+            batch = (Xi, yi)
+        return super().train_step_single(batch, **fit_params)
 
     # ------------------------------------------------------------------ epoch hooks
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):

@@ -111,12 +111,15 @@ def chunk_size(n_points: int) -> int:
 
 
 class _Conv2dBlock(nn.Module):
-    """A :class:`~skspectra.network.DilatedBlock` as 2-D convolutions of height 1."""
+    """A :class:`~skspectra.network.DilatedBlock` as 2-D convolutions of height 1, its batch
+    normalisation (evaluation mode) folded into the convolutions' weights."""
 
     def __init__(self, block: DilatedBlock):
         super().__init__()
         self.filters = block.filters
-        self.convs = nn.ModuleList(_conv2d(c) for c in block.convs)
+        norms = block.norms if block.norms is not None else [None] * len(block.convs)
+        self.convs = nn.ModuleList(_conv2d(c, n) for c, n in zip(block.convs, norms))
+        self.norms = None
         self.shortcut = (
             _conv2d(block.shortcut) if isinstance(block.shortcut, nn.Conv1d) else nn.Identity()
         )
@@ -125,19 +128,26 @@ class _Conv2dBlock(nn.Module):
     forward = DilatedBlock.forward
 
 
-def _conv2d(conv: nn.Conv1d) -> nn.Conv2d:
+def _conv2d(conv: nn.Conv1d, norm: nn.BatchNorm1d | None = None) -> nn.Conv2d:
+    """``conv`` (followed by ``norm`` in evaluation mode, if given) as one 2-D convolution."""
     new = nn.Conv2d(
         conv.in_channels,
         conv.out_channels,
         (1, conv.kernel_size[0]),
         dilation=(1, conv.dilation[0]),
         padding=(0, conv.padding[0]),
-        bias=conv.bias is not None,
+        bias=conv.bias is not None or norm is not None,
     )
     with torch.no_grad():
-        new.weight.copy_(conv.weight.unsqueeze(2))
-        if conv.bias is not None:
-            new.bias.copy_(conv.bias)
+        weight = conv.weight
+        bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+        if norm is not None:  # y = (conv(x) - mean) * gamma / sqrt(var + eps) + beta
+            factor = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+            weight = weight * factor[:, None, None]
+            bias = (bias - norm.running_mean) * factor + norm.bias
+        new.weight.copy_(weight.unsqueeze(2))
+        if new.bias is not None:
+            new.bias.copy_(bias)
     return new
 
 

@@ -18,6 +18,7 @@ __all__ = ["DilatedBlock", "SpectrumResNet", "min_length", "auto_n_pools"]
 
 SEED_FILTERS = (16, 16, 32, 32, 64, 64, 128, 128)
 SEED_DILATIONS = (1, 2, 4)
+NORMS = (None, "batch")
 
 # Shortest length a feature map may shrink to before the global max pool when the number of
 # pooling stages is chosen automatically: below a handful of positions, pooling only throws
@@ -60,6 +61,8 @@ class DilatedBlock(nn.Module):
         Dilation of each convolution stage.
     kernel_size : int, default=3
         Kernel size of each convolution (odd, so that "same" padding is symmetric).
+    norm : {None, "batch"}, default=None
+        ``"batch"``: batch normalisation after each convolution, before its ReLU.
     """
 
     def __init__(
@@ -68,10 +71,13 @@ class DilatedBlock(nn.Module):
         filters: int,
         dilations: Sequence[int] = SEED_DILATIONS,
         kernel_size: int = 3,
+        norm: str | None = None,
     ):
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd number, got {kernel_size}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         self.filters = filters
         convs = []
         channels = in_channels
@@ -82,14 +88,21 @@ class DilatedBlock(nn.Module):
             )
             channels = filters
         self.convs = nn.ModuleList(convs)
+        # Without normalisation no module is added, so the seed's weights keep their names.
+        self.norms = (
+            nn.ModuleList(nn.BatchNorm1d(2 * filters) for _ in convs) if norm == "batch" else None
+        )
         self.shortcut = (
             nn.Identity() if in_channels == filters else nn.Conv1d(in_channels, filters, 1)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
-        for conv in self.convs:
-            out = torch.relu(conv(out))
+        for i, conv in enumerate(self.convs):
+            out = conv(out)
+            if self.norms is not None:
+                out = self.norms[i](out)
+            out = torch.relu(out)
             out = out[:, : self.filters] + out[:, self.filters :]
         return self.shortcut(x) + out
 
@@ -126,6 +139,8 @@ class SpectrumResNet(nn.Module):
         real sets of ``benchmarks/results/accuracy.md`` (UCR Meat 0.66 -> 0.83 accuracy).
     hidden_units : int or None, default=128
         Width of the dense layer before the output; ``None`` or 0 for none.
+    norm : {None, "batch"}, default=None
+        Normalisation after every convolution of the blocks (the seed: none).
     in_channels : int, default=1
         Channels of the input.
 
@@ -150,6 +165,7 @@ class SpectrumResNet(nn.Module):
         dropout: float = 0.1,
         spatial_dropout: bool = False,
         hidden_units: int | None = 128,
+        norm: str | None = None,
         in_channels: int = 1,
     ):
         super().__init__()
@@ -179,7 +195,7 @@ class SpectrumResNet(nn.Module):
         layers: list[nn.Module] = []
         channels = in_channels
         for i, f in enumerate(filters):
-            layers.append(DilatedBlock(channels, f, dilations, kernel_size))
+            layers.append(DilatedBlock(channels, f, dilations, kernel_size, norm))
             if i < n_pools:
                 layers.append(nn.MaxPool1d(2))
             channels = f

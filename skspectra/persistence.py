@@ -39,6 +39,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from .augmentation import SpectrumAugmentation
 from .classifier import SpectrumCNNClassifier
 from .io import atomic_write
 from .network import SpectrumResNet
@@ -57,6 +58,8 @@ _WEIGHTS = "weights.pt"
 # stored as "namespace.Name" and found again by attribute look-up in one of these namespaces
 # only, so a file can never make `load` import a module of its choosing.
 _CLASS_NAMESPACES = ("torch.nn", "torch.optim", "torch.utils.data", "skorch.dataset", "skspectra")
+# Parameter values that are objects, stored by class name and parameters (no other objects).
+_OBJECT_CLASSES = {"SpectrumAugmentation": SpectrumAugmentation}
 
 # Label dtypes restored exactly: strings, integers, booleans, floats, and object arrays of
 # strings or integers (a pandas column of strings gives the latter).
@@ -368,7 +371,9 @@ def _encode(value):
 
     Tuples, dicts, non-finite floats and classes are wrapped in one-key objects
     (``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"float": "nan"}``,
-    ``{"class": "torch.optim.Adam"}``); JSON objects appear nowhere else, so this is unambiguous.
+    ``{"class": "torch.optim.Adam"}``) and so are the parameter objects of ``_OBJECT_CLASSES``
+    (``{"object": ["SpectrumAugmentation", {...params}]}``); JSON objects appear nowhere else,
+    so this is unambiguous.
     """
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -385,6 +390,9 @@ def _encode(value):
         return [_encode(v) for v in value]
     if isinstance(value, Mapping):
         return {"dict": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if type(value) in _OBJECT_CLASSES.values():
+        params = value.get_params(deep=False)
+        return {"object": [type(value).__name__, {k: _encode(v) for k, v in params.items()}]}
     if isinstance(value, type):
         for namespace in _CLASS_NAMESPACES:
             if getattr(import_module(namespace), value.__name__, None) is value:
@@ -408,6 +416,11 @@ def _decode(value):
         if content not in ("nan", "inf", "-inf"):
             raise ValueError(f"unknown float {content!r}")
         return float(content)
+    if tag == "object":
+        name, params = content
+        if name not in _OBJECT_CLASSES:
+            raise ValueError(f"object {name!r} is not one a skspectra model may hold")
+        return _OBJECT_CLASSES[name](**{k: _decode(v) for k, v in params.items()})
     if tag == "class":
         namespace, _, name = content.rpartition(".")
         found = (

@@ -12,7 +12,8 @@ import torch
 from sklearn.base import clone
 
 from skspectra import SpectrumCNNClassifier, inference
-from skspectra.inference import Predictor, chunk_size
+from skspectra.inference import Predictor, _ChannelsLast2d, chunk_size
+from skspectra.network import SpectrumResNet
 
 from .conftest import FAST, make_lines
 
@@ -158,3 +159,19 @@ def test_malloc_tuning_can_be_switched_off(env, expected):
         check=True,
     )
     assert done.stdout.split() == [expected, expected]
+
+
+def test_the_2d_rewrite_folds_batch_norm_into_the_convolutions():
+    net = SpectrumResNet(n_classes=3, n_points=N_POINTS, norm="batch", filters=(8, 8, 16))
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e-3)
+    for _ in range(3):  # move the running statistics and the affine weights off their start
+        net(torch.randn(8, 1, N_POINTS) * 3 + 1).logsumexp(dim=1).sum().backward()
+        optimizer.step()
+    net.eval()
+    rewritten = _ChannelsLast2d(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in rewritten.modules())
+    x = torch.randn(5, 1, N_POINTS)
+    with torch.no_grad():
+        expected = net(x)
+        assert torch.isfinite(expected).all()
+        torch.testing.assert_close(rewritten(x), expected, rtol=1e-4, atol=1e-5)

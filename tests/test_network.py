@@ -417,3 +417,24 @@ def test_global_max_pool_makes_output_shift_tolerant():
     y = torch.roll(x, 10, dims=2)
     with torch.no_grad():
         torch.testing.assert_close(net(x), net(y))
+
+
+def test_batch_norm_follows_every_convolution_and_adds_no_modules_when_off():
+    plain = SpectrumResNet(n_classes=3, n_points=256)
+    normed = SpectrumResNet(n_classes=3, n_points=256, norm="batch")
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+    assert not any("norms" in k for k in plain.state_dict())  # the seed's weights keep names
+    norms = [m for m in normed.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert [n.num_features for n in norms] == [2 * f for f in SEED_FILTERS for _ in range(3)]
+    # In training mode every convolution's output is normalised per channel before the ReLU.
+    block = DilatedBlock(1, 4, dilations=(1,), norm="batch")
+    seen = []
+    block.norms[0].register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    block(torch.randn(16, 1, 50) * 7 + 3)
+    mean = seen[0].mean(dim=(0, 2))
+    assert torch.allclose(mean, torch.zeros(8), atol=1e-5)
+
+
+def test_unknown_norm_is_refused():
+    with pytest.raises(ValueError, match="norm must be one of"):
+        SpectrumResNet(n_classes=2, n_points=64, norm="layer")

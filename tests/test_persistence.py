@@ -22,7 +22,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
-from skspectra import FluxScaler, SpectrumCNNClassifier, SpectrumResNet, __version__
+from skspectra import (
+    FluxScaler,
+    SpectrumAugmentation,
+    SpectrumCNNClassifier,
+    SpectrumResNet,
+    __version__,
+)
 from skspectra.persistence import FORMAT_VERSION, load, save
 
 from .conftest import FAST, make_lines
@@ -463,3 +469,21 @@ def test_saved_description_is_plain_json(saved):
         "dtype": "torch.float32",
         "shape": [3, 16],
     }
+
+
+def test_an_augmentation_parameter_round_trips(tmp_path):
+    augment = SpectrumAugmentation(shift=0.05, noise=0.0)
+    clf = _tiny_fit(np.array([0, 1] * 10), augment=augment)
+    loaded = load(save(clf, tmp_path / "m.skspectra"))
+    assert type(loaded.augment) is SpectrumAugmentation
+    assert loaded.augment.get_params() == augment.get_params()
+
+
+def test_unknown_objects_in_the_description_are_refused(saved, tmp_path):
+    def evil(d):
+        d["classifier"]["params"]["augment"] = {"object": ["Popen", {"args": "ls"}]}
+        return d
+
+    path = _rewrite(saved, tmp_path / "evil.skspectra", description=evil)
+    with pytest.raises(ValueError, match="not one a skspectra model may hold"):
+        load(path)

@@ -1,0 +1,98 @@
+"""skspectra.augmentation and the classifier's ``augment`` parameter."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skspectra import SpectrumAugmentation, SpectrumCNNClassifier
+
+from .conftest import FAST, make_lines
+
+
+def _ramps(n=64, n_points=100):
+    return torch.arange(n_points, dtype=torch.float32).repeat(n, 1, 1)
+
+
+def test_all_changes_off_is_the_identity():
+    X = torch.randn(8, 1, 50)
+    off = SpectrumAugmentation(shift=0, scale=0, offset=0, noise=0)
+    assert torch.equal(off(X), X)
+
+
+def test_shift_moves_whole_spectra_by_at_most_the_bound_and_repeats_the_edges():
+    X = _ramps()
+    out = SpectrumAugmentation(shift=0.05, scale=0, offset=0, noise=0)(X)
+    moves = X[:, 0, 50] - out[:, 0, 50]  # a ramp of step 1: the value difference is the shift
+    assert moves.abs().max() <= 5
+    assert len(torch.unique(moves)) > 3  # each spectrum draws its own shift
+    for row, move in zip(out[:, 0], moves.long()):
+        expected = (torch.arange(100) - move).clamp(0, 99).float()
+        assert torch.equal(row, expected)
+
+
+def test_changes_follow_the_spectrum_scale():
+    X = torch.randn(16, 1, 80)
+    augment = SpectrumAugmentation(shift=0.02, scale=0.2, offset=0.3, noise=0.1)
+    torch.manual_seed(3)
+    small = augment(X)
+    torch.manual_seed(3)
+    large = augment(1000 * X)
+    torch.testing.assert_close(large, 1000 * small, rtol=1e-4, atol=1e-3)
+
+
+def test_noise_and_scaling_have_the_asked_size():
+    X = torch.randn(4000, 1, 200)
+    X = X / X.std(dim=(1, 2), keepdim=True)
+    noise = SpectrumAugmentation(shift=0, scale=0, offset=0, noise=0.05)(X) - X
+    assert noise.std().item() == pytest.approx(0.05, rel=0.05)
+    scaled = SpectrumAugmentation(shift=0, scale=0.1, offset=0, noise=0)(X)
+    factors = scaled[:, 0, 0] / X[:, 0, 0]
+    assert factors.std().item() == pytest.approx(0.1, rel=0.1)
+
+
+def test_flat_spectra_stay_finite():
+    out = SpectrumAugmentation()(torch.zeros(4, 1, 30))
+    assert torch.isfinite(out).all()
+
+
+def test_bad_parameters_raise_when_used():
+    with pytest.raises(InvalidParameterError, match="shift"):
+        SpectrumAugmentation(shift=0.7)(torch.zeros(2, 1, 10))
+    with pytest.raises(InvalidParameterError, match="noise"):
+        SpectrumAugmentation(noise=-1)(torch.zeros(2, 1, 10))
+
+
+class _Recorder:
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, X):
+        self.shapes.append(tuple(X.shape))
+        return X + 1.0
+
+
+def test_classifier_augments_training_batches_only():
+    X, y = make_lines(n=60, n_points=32)
+    recorder = _Recorder()
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "batches_per_epoch": 3}
+    clf = SpectrumCNNClassifier(**params, augment=recorder, random_state=0).fit(X, y)
+    assert recorder.shapes == [(32, 1, 32)] * 9  # 3 epochs of 3 training batches
+    clf.predict_proba(X)
+    assert len(recorder.shapes) == 9  # prediction and validation see the spectra as given
+
+
+def test_augmented_fits_are_reproducible_and_differ_from_plain_ones():
+    X, y = make_lines(n=60, n_points=32)
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "random_state": 0}
+    a = SpectrumCNNClassifier(**params, augment=SpectrumAugmentation()).fit(X, y)
+    b = SpectrumCNNClassifier(**params, augment=SpectrumAugmentation()).fit(X, y)
+    plain = SpectrumCNNClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not np.allclose(a.predict_proba(X), plain.predict_proba(X))
+
+
+def test_a_non_callable_augment_is_refused():
+    X, y = make_lines(n=30, n_points=32)
+    with pytest.raises(InvalidParameterError, match="augment"):
+        SpectrumCNNClassifier(**FAST, augment="shift").fit(X, y)
