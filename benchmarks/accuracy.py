@@ -12,12 +12,14 @@ Every method is measured in the same run, on the same splits:
   ``SEED_BATCHES_PER_EPOCH`` = 4 batches, so that the 100 epochs take 400 optimiser steps, the
   number the default takes on small data (40 epochs of at least 10 batches). 50,000 steps of
   160 spectra, as in the contest, would take hours per fit on two cores.
-- ``logreg``: logistic regression (L2, C=1) on z-scored rows;
-- ``rf``: a random forest of 500 trees on z-scored rows;
-- ``1nn``: 1-nearest neighbour, Euclidean, on z-scored rows (the UCR sets are z-normalised
-  already, so this is UCR's 1-NN ED);
+- ``logreg``: logistic regression (L2, C=1) on rows scaled by ``FluxScaler()``, the same
+  default scaling as skspectra's (each row divided by its median absolute flux);
+- ``rf``: a random forest of 500 trees, on the same rows;
+- ``1nn``: 1-nearest neighbour, Euclidean, on the same rows (the UCR sets are z-normalised by
+  UCR; dividing each row by its median absolute value makes this close to, not exactly, UCR's
+  1-NN ED);
 - ``minirocket``: MiniRocket (Dempster et al. 2021) from aeon or, where aeon is not installed,
-  sktime's ``RocketClassifier(rocket_transform="minirocket")``, on z-scored rows; skipped with a
+  sktime's ``RocketClassifier(rocket_transform="minirocket")``, on the same rows; skipped with a
   message when neither is installed. Its ridge classifier gives 0/1 probabilities, so its ECE is
   its error rate.
 
@@ -667,7 +669,7 @@ def markdown(report: dict) -> str:
         lines.append(
             "The README's asteroid baselines are on raw rows (its 1-NN, 0.762 / 0.683, is "
             "reproduced exactly by 1-NN on raw rows under this protocol); the baselines here are "
-            "on z-scored rows, like the CNN.  "
+            "on the rows scaled by FluxScaler(), like the CNN's.  "
         )
     lines += [
         "MiniRocket's ridge classifier gives 0/1 probabilities, so its ECE is its error rate; "

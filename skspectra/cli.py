@@ -117,11 +117,15 @@ def _build_pipeline(args):
     from .classifier import SpectrumCNNClassifier
     from .scaler import FluxScaler
 
-    module_params = {}
+    params = {}
     if args.filters:
-        module_params["module__filters"] = tuple(int(f) for f in args.filters.split(","))
+        params["module__filters"] = tuple(int(f) for f in args.filters.split(","))
     if args.dropout is not None:
-        module_params["module__dropout"] = args.dropout
+        params["module__dropout"] = args.dropout
+    if args.norm is not None:
+        params["module__norm"] = None if args.norm == "none" else args.norm
+    if args.augment is not None:
+        params["augment"] = args.augment
     validation = args.validation_split
     if validation != "auto":
         validation = float(validation) if float(validation) > 0 else None
@@ -138,7 +142,7 @@ def _build_pipeline(args):
         checkpoint_dir=getattr(args, "checkpoint_dir", None),
         device=args.device,
         verbose=0 if args.quiet else 1,
-        **module_params,
+        **params,
     )
     return make_pipeline(FluxScaler(method=args.scaler), clf)
 
@@ -444,9 +448,20 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     )
     g.add_argument("--dropout", type=float, help="dropout before the global pool (default 0.1)")
     g.add_argument(
+        "--norm",
+        choices=["none", "batch"],
+        help="normalisation after each convolution (default: the classifier's, module__norm)",
+    )
+    g.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="perturb training spectra (flux scale, offset, noise, small shifts; default: the "
+        "classifier's)",
+    )
+    g.add_argument(
         "--scaler",
-        default="zscore",
-        choices=["zscore", "constant", "max", "median", "l2", "minmax"],
+        default="median",
+        choices=["median", "zscore", "constant", "max", "l2", "minmax"],
         help="per-spectrum flux scaling (default %(default)s)",
     )
     g.add_argument("--seed", type=int, default=0, help="random_state (default %(default)s)")

@@ -23,7 +23,7 @@ SEED_PARAMS = {
     "batches_per_epoch": 500,
     "validation_split": 0.2,
     "class_fractions": None,
-    "augment": None,
+    "augment": False,
     "module__filters": SEED_FILTERS,
     "module__dilations": SEED_DILATIONS,
     "module__kernel_size": 3,

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["FluxScaler"]
 
-_METHODS = ("constant", "max", "median", "l2", "zscore", "minmax")
+_METHODS = ("median", "zscore", "constant", "max", "l2", "minmax")
 
 
 class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -24,11 +24,11 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"zscore", "constant", "max", "median", "l2", "minmax"}, default="zscore"
+    method : {"median", "zscore", "constant", "max", "l2", "minmax"}, default="median"
+        - ``"median"``: divide by the row's median absolute flux (continuum near 1).
         - ``"zscore"``: subtract the row's mean, divide by its standard deviation.
         - ``"constant"``: divide by ``divisor`` (the contest model divided by 100).
         - ``"max"``: divide by the row's largest absolute flux (peak at +-1).
-        - ``"median"``: divide by the row's median absolute flux (continuum near 1).
         - ``"l2"``: divide by the row's Euclidean norm.
         - ``"minmax"``: map the row's range onto [0, 1].
     divisor : float, default=100.0
@@ -47,6 +47,13 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Notes
     -----
+    Why the median by default: it removes the brightness and keeps everything else, the depth
+    of every line and band relative to the continuum included. Z-scoring also removes depth: a
+    flat continuum with one line of depth ``d`` z-scores to the same row for every ``d``. On the
+    real sets of ``benchmarks/results/accuracy.md`` the classifier learned better after the
+    median than after z-scoring (asteroid macro-F1 0.66 -> 0.76, UCR Rock accuracy 0.75 -> 0.88
+    in the screening that chose the default).
+
     Degenerate rows are never divided by zero: a row whose scale statistic is 0 (all zeros, or a
     flat row under ``"zscore"`` or ``"minmax"``) is only shifted, so ``"zscore"`` and
     ``"minmax"`` map a flat row to zeros and the divisors leave an all-zero row at zero.
@@ -61,7 +68,10 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     array([[0.33333333, 0.66666667, 1.        ],
            [0.33333333, 0.66666667, 1.        ],
            [1.        , 1.        , 1.        ]])
-    >>> FluxScaler().fit_transform(X)[2]  # a flat row under z-scoring
+    >>> FluxScaler().fit_transform(X)[:2]  # divided by the median: the same shape
+    array([[0.5, 1. , 1.5],
+           [0.5, 1. , 1.5]])
+    >>> FluxScaler(method="zscore").fit_transform(X)[2]  # a flat row under z-scoring
     array([0., 0., 0.])
     """
 
@@ -70,7 +80,7 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "divisor": [Interval(Real, 0, None, closed="neither")],
     }
 
-    def __init__(self, method: str = "zscore", divisor: float = 100.0):
+    def __init__(self, method: str = "median", divisor: float = 100.0):
         self.method = method
         self.divisor = divisor
 

@@ -85,11 +85,15 @@ def test_classifier_augments_training_batches_only():
 def test_augmented_fits_are_reproducible_and_differ_from_plain_ones():
     X, y = make_lines(n=60, n_points=32)
     params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "random_state": 0}
-    a = SpectrumCNNClassifier(**params, augment=SpectrumAugmentation()).fit(X, y)
-    b = SpectrumCNNClassifier(**params, augment=SpectrumAugmentation()).fit(X, y)
-    plain = SpectrumCNNClassifier(**params).fit(X, y)
-    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    assert not np.allclose(a.predict_proba(X), plain.predict_proba(X))
+    default = SpectrumCNNClassifier(**params).fit(X, y)  # augment=True
+    again = SpectrumCNNClassifier(**params).fit(X, y)
+    explicit = SpectrumCNNClassifier(**params, augment=SpectrumAugmentation()).fit(X, y)
+    plain = SpectrumCNNClassifier(**params, augment=False).fit(X, y)
+    np.testing.assert_array_equal(default.predict_proba(X), again.predict_proba(X))
+    np.testing.assert_array_equal(default.predict_proba(X), explicit.predict_proba(X))
+    assert not np.allclose(default.predict_proba(X), plain.predict_proba(X))
+    none = SpectrumCNNClassifier(**params, augment=None).fit(X, y)
+    np.testing.assert_array_equal(none.predict_proba(X), plain.predict_proba(X))
 
 
 def test_a_non_callable_augment_is_refused():

@@ -309,7 +309,10 @@ def test_pickle_holds_weights_but_no_optimizer_state():
         max_epochs=1, f1_epochs=1, batches_per_epoch=1, batch_size=8, random_state=0
     ).fit(X, y)
     weights = sum(t.numel() * t.element_size() for t in clf.module_.state_dict().values())
-    assert weights == 4 * 748_066  # the seed network with 2 classes, float32
+    # The seed network with 2 classes (748,066 float32 weights) and batch normalisation after
+    # its 24 convolutions: 5,760 scales and shifts, 5,760 running means and variances, and 24
+    # int64 batch counters.
+    assert weights == 4 * (748_066 + 2 * 5_760) + 8 * 24
     size = len(pickle.dumps(clf))
     assert size < 1.1 * weights  # Adam's two moment buffers would make it three times that
     assert not clf.optimizer_.state_dict()["state"]

@@ -201,3 +201,23 @@ def test_predict_decides_auto_inference_on_the_whole_catalogue(monkeypatch):
     assert pipe[-1].inference == "compile"
     _choose_inference(pipe, "eager", (10**6, 50))
     assert pipe[-1].inference == "eager"
+
+
+@pytest.mark.parametrize(
+    ("flags", "norm", "augmented"),
+    [
+        ([], "default", "default"),
+        (["--norm", "none", "--no-augment"], None, False),
+        (["--norm", "batch", "--augment"], "batch", True),
+    ],
+)
+def test_train_options_reach_the_classifier(flags, norm, augmented):
+    from skspectra import SpectrumCNNClassifier
+    from skspectra.cli import _build_pipeline, build_parser
+
+    args = build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", *flags])
+    clf = _build_pipeline(args)[-1]
+    defaults = SpectrumCNNClassifier().get_params()
+    expected_norm = defaults.get("module__norm") if norm == "default" else norm
+    assert clf.get_params().get("module__norm") == expected_norm
+    assert clf.augment is (defaults["augment"] if augmented == "default" else augmented)

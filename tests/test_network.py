@@ -16,12 +16,17 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def expected_params(n_classes, filters, dilations=(1, 2, 4), kernel_size=3, hidden=128, in_ch=1):
-    """Parameter count of the architecture of SEED_MODEL.md, counted by hand."""
+def expected_params(
+    n_classes, filters, dilations=(1, 2, 4), kernel_size=3, hidden=128, in_ch=1, norm="batch"
+):
+    """Parameter count of the architecture of SEED_MODEL.md, counted by hand (plus a scale and
+    a shift per convolution channel with batch normalisation)."""
     total, channels = 0, in_ch
     for f in filters:
         total += channels * 2 * f * kernel_size + 2 * f  # first convolution, to 2f
         total += (len(dilations) - 1) * (f * 2 * f * kernel_size + 2 * f)  # the others, f -> 2f
+        if norm == "batch":
+            total += len(dilations) * 2 * (2 * f)
         if channels != f:
             total += channels * f + f  # 1x1 shortcut
         channels = f
@@ -38,9 +43,10 @@ def n_maxpools(net):
 
 
 def test_seed_parameter_count_and_pools():
-    net = SpectrumResNet(n_classes=4, n_points=2600)
+    net = SpectrumResNet(n_classes=4, n_points=2600, norm=None)
     assert n_params(net) == 748_324
-    assert expected_params(4, SEED_FILTERS) == 748_324
+    assert expected_params(4, SEED_FILTERS, norm=None) == 748_324
+    assert n_params(SpectrumResNet(n_classes=4, n_points=2600)) == expected_params(4, SEED_FILTERS)
     assert net.n_pools == 7
     assert n_maxpools(net) == 7
     blocks = [m for m in net.features if isinstance(m, DilatedBlock)]
@@ -372,6 +378,7 @@ def test_eval_logits_independent_of_batch_composition():
         dict(filters=(8, 16), hidden_units=None),
         dict(filters=(8, 16), hidden_units=0),
         dict(filters=(8, 16), in_channels=2),
+        dict(filters=(8, 16), norm=None),
     ],
 )
 def test_custom_configuration_parameter_counts(kwargs):
@@ -383,6 +390,7 @@ def test_custom_configuration_parameter_counts(kwargs):
         kernel_size=kwargs.get("kernel_size", 3),
         hidden=kwargs.get("hidden_units", 128),
         in_ch=kwargs.get("in_channels", 1),
+        norm=kwargs.get("norm", "batch"),
     )
     assert n_params(net) == expected
 
@@ -399,7 +407,7 @@ def test_hidden_units_none_means_single_linear_head():
 
 def test_parameter_count_independent_of_length():
     counts = {n_params(SpectrumResNet(n_classes=4, n_points=n)) for n in (5, 235, 2600)}
-    assert counts == {748_324}
+    assert counts == {754_084}
 
 
 def test_multichannel_input():
@@ -420,8 +428,8 @@ def test_global_max_pool_makes_output_shift_tolerant():
 
 
 def test_batch_norm_follows_every_convolution_and_adds_no_modules_when_off():
-    plain = SpectrumResNet(n_classes=3, n_points=256)
-    normed = SpectrumResNet(n_classes=3, n_points=256, norm="batch")
+    plain = SpectrumResNet(n_classes=3, n_points=256, norm=None)
+    normed = SpectrumResNet(n_classes=3, n_points=256)
     assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
     assert not any("norms" in k for k in plain.state_dict())  # the seed's weights keep names
     norms = [m for m in normed.modules() if isinstance(m, nn.BatchNorm1d)]

@@ -47,13 +47,24 @@ def test_methods_on_hand_computed_rows(params, row, expected):
     assert_allclose(scale([row], **params)[0], expected, rtol=1e-12, atol=1e-12)
 
 
-def test_default_is_zscore_and_each_row_scaled_on_its_own():
-    X = np.array([[1.0, 2.0, 3.0], [10.0, 40.0, 10.0]])
+def test_default_is_median_and_each_row_scaled_on_its_own():
+    X = np.array([[1.0, 2.0, 3.0], [10.0, 40.0, 10.0], [-4.0, 2.0, 1.0]])
     out = FluxScaler().fit_transform(X)
-    assert_allclose(out[0], [-np.sqrt(1.5), 0.0, np.sqrt(1.5)])
-    assert_allclose(out[1], [-1 / np.sqrt(2), np.sqrt(2), -1 / np.sqrt(2)])
-    assert_allclose(out.mean(axis=1), 0.0, atol=1e-12)
-    assert_allclose(out.std(axis=1), 1.0)
+    assert_allclose(out[0], [0.5, 1.0, 1.5])
+    assert_allclose(out[1], [1.0, 4.0, 1.0])
+    assert_allclose(out[2], [-2.0, 1.0, 0.5])  # the median of the absolute values: 2
+
+
+def test_median_keeps_line_depth_that_zscore_erases():
+    # A flat continuum at different brightness with an absorption line of two depths.
+    line = np.zeros(50)
+    line[20:25] = 1.0
+    rows = np.array([c * (1 - d * line) for c in (3.0, 700.0) for d in (0.2, 0.6)])
+    median = FluxScaler().fit_transform(rows)
+    assert_allclose(median[0], median[2])  # brightness is gone ...
+    assert median[0].min() == pytest.approx(0.8) and median[1].min() == pytest.approx(0.4)
+    zscored = FluxScaler(method="zscore").fit_transform(rows)
+    assert_allclose(zscored[0], zscored[1])  # ... and under z-scoring, the depth too
 
 
 # --- degenerate rows and NaN ---------------------------------------------------------------------
