@@ -656,15 +656,16 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         kwargs["lr"] = lr
         self.optimizer_ = self.optimizer(*args, **kwargs)
 
-    def train_step_single(self, batch, **fit_params):
-        """One training step; the batch's spectra go through ``augment`` first."""
+    def train_step(self, batch, **fit_params):
+        """One optimiser step; the batch's spectra go through ``augment`` first (here, not in
+        ``train_step_single``, which skorch's ``AccelerateMixin`` replaces)."""
         augment = _DEFAULT_AUGMENTATION if self.augment is True else self.augment
         if augment is not None and augment is not False:
             Xi, yi = batch
             with torch.no_grad():
                 Xi = augment(to_tensor(Xi, device=self.device))
             batch = (Xi, yi)
-        return super().train_step_single(batch, **fit_params)
+        return super().train_step(batch, **fit_params)
 
     # ------------------------------------------------------------------ epoch hooks
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
