@@ -6,6 +6,9 @@ parameter):
 
 ``"eager"``
     The module's own forward under :func:`torch.inference_mode`, chunk by chunk. Always works.
+    A :class:`~skspectra.SpectrumResNet` with batch normalisation runs as a copy with the
+    normalisation folded into the convolutions (:func:`fold_batch_norm`; made once per fitted
+    weights), which skips a pass over every feature map.
 ``"compile"``
     A copy of the network compiled by ``torch.compile`` (inductor, weights frozen as constants)
     for one chunk shape. A :class:`~skspectra.SpectrumResNet` is rewritten as 2-D convolutions of
@@ -53,6 +56,7 @@ __all__ = [
     "CHUNK_VALUES",
     "Predictor",
     "chunk_size",
+    "fold_batch_norm",
     "tune_malloc",
 ]
 
@@ -110,15 +114,39 @@ def chunk_size(n_points: int) -> int:
     return max(1, CHUNK_VALUES // max(int(n_points), 1))
 
 
+def fold_batch_norm(net: SpectrumResNet) -> SpectrumResNet:
+    """An evaluation-mode copy of ``net`` whose batch normalisations are folded into the
+    convolutions before them (in evaluation mode each is a fixed per-channel affine map), so
+    that prediction skips a pass over every feature map. ``net`` itself is left as it is."""
+    folded = copy.deepcopy(net).eval()
+    with torch.no_grad():
+        for block in folded.features:
+            if not isinstance(block, DilatedBlock) or block.norms is None:
+                continue
+            for conv, norm in zip(block.convs, block.norms):
+                # norm(conv(x)) = (conv(x) - mean) * gamma / sqrt(var + eps) + beta
+                factor = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(factor)
+                conv.weight.mul_(factor[:, None, None])
+                conv.bias = nn.Parameter((bias - norm.running_mean) * factor + norm.bias)
+            block.norms = None
+    return folded
+
+
+def _has_batch_norm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.BatchNorm1d) for m in net.modules())
+
+
 class _Conv2dBlock(nn.Module):
-    """A :class:`~skspectra.network.DilatedBlock` as 2-D convolutions of height 1, its batch
-    normalisation (evaluation mode) folded into the convolutions' weights."""
+    """A :class:`~skspectra.network.DilatedBlock` without normalisation, as 2-D convolutions
+    of height 1."""
 
     def __init__(self, block: DilatedBlock):
         super().__init__()
+        if block.norms is not None:  # pragma: no cover - _ChannelsLast2d folds them first
+            raise ValueError("fold the batch normalisation first (fold_batch_norm)")
         self.filters = block.filters
-        norms = block.norms if block.norms is not None else [None] * len(block.convs)
-        self.convs = nn.ModuleList(_conv2d(c, n) for c, n in zip(block.convs, norms))
+        self.convs = nn.ModuleList(_conv2d(c) for c in block.convs)
         self.norms = None
         self.shortcut = (
             _conv2d(block.shortcut) if isinstance(block.shortcut, nn.Conv1d) else nn.Identity()
@@ -128,26 +156,19 @@ class _Conv2dBlock(nn.Module):
     forward = DilatedBlock.forward
 
 
-def _conv2d(conv: nn.Conv1d, norm: nn.BatchNorm1d | None = None) -> nn.Conv2d:
-    """``conv`` (followed by ``norm`` in evaluation mode, if given) as one 2-D convolution."""
+def _conv2d(conv: nn.Conv1d) -> nn.Conv2d:
     new = nn.Conv2d(
         conv.in_channels,
         conv.out_channels,
         (1, conv.kernel_size[0]),
         dilation=(1, conv.dilation[0]),
         padding=(0, conv.padding[0]),
-        bias=conv.bias is not None or norm is not None,
+        bias=conv.bias is not None,
     )
     with torch.no_grad():
-        weight = conv.weight
-        bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
-        if norm is not None:  # y = (conv(x) - mean) * gamma / sqrt(var + eps) + beta
-            factor = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-            weight = weight * factor[:, None, None]
-            bias = (bias - norm.running_mean) * factor + norm.bias
-        new.weight.copy_(weight.unsqueeze(2))
-        if new.bias is not None:
-            new.bias.copy_(bias)
+        new.weight.copy_(conv.weight.unsqueeze(2))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
     return new
 
 
@@ -157,6 +178,8 @@ class _ChannelsLast2d(nn.Module):
 
     def __init__(self, net: SpectrumResNet):
         super().__init__()
+        if _has_batch_norm(net):
+            net = fold_batch_norm(net)
         layers = []
         for layer in net.features:
             if isinstance(layer, DilatedBlock):
@@ -204,6 +227,8 @@ class Predictor:
         self.module = module
         self.backend = backend
         self._compiled = None  # (weights key, chunk, compiled module)
+        self._folded = None  # (weights key, copy with batch norm folded into the convolutions)
+        self._fold = _can_convert(module) and _has_batch_norm(module)
         self._compile_failed = False
         self._session = None  # (weights key, onnxruntime session)
 
@@ -240,13 +265,15 @@ class Predictor:
         tune_malloc()
         if self.module.training:  # eval() walks every submodule: skip it when already done
             self.module.eval()
-        # The weights' key is computed once per call, and only when a compiled copy exists.
-        key = None if self._compiled is None else _weights_key(self.module)
+        # The weights' key is computed once per call, and only when a copy depends on it.
+        copies = self._compiled is not None or self._fold
+        key = _weights_key(self.module) if copies else None
         backend = self.backend_for(n, n_points, key)
         if backend == "onnxruntime":
             return self._proba_onnx(X, onnx_source)
         chunk = chunk_size(n_points)
         compiled = self._compiled_module(chunk, n_points, key) if backend == "compile" else None
+        eager = self._folded_module(key) if self._fold else self.module
         device, out = self.device, []
         with torch.inference_mode():
             for start in range(0, n, chunk):
@@ -255,10 +282,15 @@ class Predictor:
                     block = block.copy()
                 x = torch.from_numpy(block).to(device).unsqueeze(1)
                 # A partial last chunk runs eagerly: a new shape would mean a new compile.
-                forward = compiled if compiled is not None and len(x) == chunk else self.module
+                forward = compiled if compiled is not None and len(x) == chunk else eager
                 logits = forward(x).to(torch.float64)
                 out.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(out)
+
+    def _folded_module(self, key: tuple):
+        if self._folded is None or self._folded[0] != key:
+            self._folded = (key, fold_batch_norm(self.module))
+        return self._folded[1]
 
     def _compiled_module(self, chunk: int, n_points: int, key: tuple | None = None):
         key = _weights_key(self.module) if key is None else key

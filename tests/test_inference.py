@@ -44,7 +44,12 @@ def eager_proba(clf, X):
 def test_eager_runs_in_chunks_and_equals_the_whole_forward(fitted, small_chunks):
     clf, X = fitted
     sizes = []
-    hook = clf.module_.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+
+    def record(module, inputs, output):
+        if isinstance(module, SpectrumResNet):  # the network or its batch-norm-folded copy
+            sizes.append(len(inputs[0]))
+
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
     try:
         proba = clf.set_params(inference="eager").predict_proba(X[:40])
     finally:
@@ -175,3 +180,20 @@ def test_the_2d_rewrite_folds_batch_norm_into_the_convolutions():
         expected = net(x)
         assert torch.isfinite(expected).all()
         torch.testing.assert_close(rewritten(x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_eager_prediction_folds_batch_norm_once_per_weights(fitted, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="eager").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=3)[0]
+    folds = []
+    original = inference.fold_batch_norm
+    monkeypatch.setattr(inference, "fold_batch_norm", lambda net: folds.append(1) or original(net))
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-6)
+    clf.predict_proba(X[:3])
+    assert len(folds) == 1  # reused while the weights stay the same
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in clf.module_.modules())  # untouched
+    with torch.no_grad():
+        clf.module_.features[0].norms[0].running_mean += 0.5  # new statistics: a new fold
+    np.testing.assert_allclose(clf.predict_proba(X), eager_proba(clf, X), atol=1e-6)
+    assert len(folds) == 2
