@@ -12,8 +12,9 @@ state, compiled code or threads never flatter another's):
   repeated (so a backend's one-off compile or export is reported apart, as ``first_call_s``);
 - ``catalogue``: one ``predict_proba`` call on many spectra (default ``auto``: it compiles),
   first and second call, and the peak memory above the input's own size, for two sizes;
-- ``train``: training spectra/s of each phase (cross-entropy, soft macro-F1) at batch 160,
-  with glibc's allocator tuned (the default) and untuned;
+- ``train``: training spectra/s of each phase (cross-entropy, soft macro-F1) at batch 160, of
+  the seed network (the one Keras trains: no batch normalisation, no augmentation) with
+  glibc's allocator tuned (the default) and untuned, and of skspectra's defaults;
 - ``keras``: the seed network in Keras 3 on TensorFlow, trained and run at batch 160, when an
   interpreter with them is given (``--keras-python``; skipped when they are not installed).
 
@@ -45,6 +46,13 @@ import numpy as np
 BATCHES = (1, 8, 32, 128, 512, 1024)
 BACKENDS = ("auto", "eager", "compile", "onnxruntime")
 TRAIN_BATCH = 160
+# The network of SEED_MODEL.md, as the Keras comparison trains it (see benchmarks/_keras_speed.py).
+SEED_NETWORK = {
+    "module__norm": None,
+    "module__dropout": 0.5,
+    "module__spatial_dropout": True,
+    "augment": False,
+}
 
 
 # ---------------------------------------------------------------------- worker side
@@ -162,12 +170,15 @@ def worker(group: str, cfg: dict) -> dict:
         out["spectra_per_s"] = n / out["second_call_s"]
         out["input_mb"] = X.nbytes / 2**20
         out["peak_rss_growth_mb"] = _peak_rss_mb() - before
-    elif group in ("train", "train-untuned"):
+    elif group in ("train", "train-untuned", "train-default"):
         from skspectra import SpectrumCNNClassifier
 
         n_batches = cfg["train_batches"]
         X = rng.normal(size=(TRAIN_BATCH * 2, n_points)).astype(np.float32)
         y = np.arange(len(X)) % 4
+        # "train" and "train-untuned": the seed's network (no batch normalisation, no
+        # augmentation), the network Keras trains; "train-default": skspectra's defaults.
+        seed_network = {} if group == "train-default" else SEED_NETWORK
         clf = SpectrumCNNClassifier(
             max_epochs=cfg["train_epochs"],
             f1_epochs=cfg["train_epochs"],
@@ -175,6 +186,7 @@ def worker(group: str, cfg: dict) -> dict:
             batches_per_epoch=n_batches,
             validation_split=None,
             random_state=0,
+            **seed_network,
         ).fit(X, y)
         for phase, name in ((1, "cross_entropy"), (2, "soft_f1")):
             durs = [row["dur"] for row in clf.history if row["phase"] == phase][1:]
@@ -297,10 +309,14 @@ def render_markdown(result: dict) -> str:
         "| method | phase 1 (cross-entropy) | phase 2 (soft macro-F1) |",
         "|---|---|---|",
     ]
-    for name in ("train", "train-untuned"):
+    labels = {
+        "train": "skspectra, seed network",
+        "train-untuned": "skspectra, seed network, malloc untuned",
+        "train-default": "skspectra defaults (+ batch norm, augmentation)",
+    }
+    for name, label in labels.items():
         entry = result["training"].get(name, {})
         if "cross_entropy" in entry:
-            label = {"train": "skspectra", "train-untuned": "skspectra, malloc untuned"}[name]
             lines.append(f"| {label} | {entry['cross_entropy']:.0f} | {entry['soft_f1']:.0f} |")
     keras = result["keras"]
     if keras.get("available"):
@@ -403,7 +419,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     groups = [("matmul", None), ("raw", untuned)]
     groups += [(f"predict:{b}", None) for b in args.backends]
     groups += [(f"catalogue:{n}", None) for n in args.catalogue]
-    groups += [("train", None), ("train-untuned", untuned)]
+    groups += [("train", None), ("train-untuned", untuned), ("train-default", None)]
     rounds: dict[str, list] = {g: [] for g, _ in groups}
     for r in range(args.rounds):
         for group, env in groups if r % 2 == 0 else groups[::-1]:
@@ -427,7 +443,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         "flop_limit_spectra_per_s": gflops * 1e9 / flops,
         "inference": inference,
         "catalogue": {str(n): merged[f"catalogue:{n}"] for n in args.catalogue},
-        "training": {"train": merged["train"], "train-untuned": merged["train-untuned"]},
+        "training": {
+            name: merged[name] for name in ("train", "train-untuned", "train-default")
+        },
         "keras": keras,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
