@@ -225,7 +225,7 @@ def cmd_demo(args) -> int:
         f"| test set: {len(y_test)}",
     )
 
-    print("\nBaseline: logistic regression on z-scored fluxes")
+    print("\nBaseline: logistic regression on the same scaled fluxes (FluxScaler())")
     t0 = time.perf_counter()
     baseline = make_pipeline(FluxScaler(), LogisticRegression(max_iter=300, C=0.1))
     baseline.fit(X_train, y_train)
