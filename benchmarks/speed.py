@@ -46,13 +46,9 @@ import numpy as np
 BATCHES = (1, 8, 32, 128, 512, 1024)
 BACKENDS = ("auto", "eager", "compile", "onnxruntime")
 TRAIN_BATCH = 160
-# The network of SEED_MODEL.md, as the Keras comparison trains it (see benchmarks/_keras_speed.py).
-SEED_NETWORK = {
-    "module__norm": None,
-    "module__dropout": 0.5,
-    "module__spatial_dropout": True,
-    "augment": False,
-}
+# The classifier parameters that make the network of SEED_MODEL.md, as the Keras comparison
+# trains it (benchmarks/_keras_speed.py); their values come from skspectra.presets.SEED_PARAMS.
+SEED_NETWORK_PARAMS = ("module__norm", "module__dropout", "module__spatial_dropout", "augment")
 
 
 # ---------------------------------------------------------------------- worker side
@@ -172,13 +168,16 @@ def worker(group: str, cfg: dict) -> dict:
         out["peak_rss_growth_mb"] = _peak_rss_mb() - before
     elif group in ("train", "train-untuned", "train-default"):
         from skspectra import SpectrumCNNClassifier
+        from skspectra.presets import SEED_PARAMS
 
         n_batches = cfg["train_batches"]
         X = rng.normal(size=(TRAIN_BATCH * 2, n_points)).astype(np.float32)
         y = np.arange(len(X)) % 4
         # "train" and "train-untuned": the seed's network (no batch normalisation, no
         # augmentation), the network Keras trains; "train-default": skspectra's defaults.
-        seed_network = {} if group == "train-default" else SEED_NETWORK
+        seed_network = {k: SEED_PARAMS[k] for k in SEED_NETWORK_PARAMS}
+        if group == "train-default":
+            seed_network = {}
         clf = SpectrumCNNClassifier(
             max_epochs=cfg["train_epochs"],
             f1_epochs=cfg["train_epochs"],
