@@ -318,7 +318,8 @@ def _seed_pipeline(seed: int) -> Pipeline:
 
 
 SEED_PIPELINE_TEXT = (
-    f"skspectra.presets.seed_pipeline(random_state=seed, batches_per_epoch={SEED_BATCHES_PER_EPOCH})"
+    "skspectra.presets.seed_pipeline(random_state=seed, "
+    f"batches_per_epoch={SEED_BATCHES_PER_EPOCH})"
 )
 
 

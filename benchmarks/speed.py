@@ -442,9 +442,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "flop_limit_spectra_per_s": gflops * 1e9 / flops,
         "inference": inference,
         "catalogue": {str(n): merged[f"catalogue:{n}"] for n in args.catalogue},
-        "training": {
-            name: merged[name] for name in ("train", "train-untuned", "train-default")
-        },
+        "training": {name: merged[name] for name in ("train", "train-untuned", "train-default")},
         "keras": keras,
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)

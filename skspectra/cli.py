@@ -126,6 +126,8 @@ def _build_pipeline(args):
         params["module__norm"] = None if args.norm == "none" else args.norm
     if args.augment is not None:
         params["augment"] = args.augment
+    if args.center is not None:
+        params["center"] = {"auto": "auto", "on": True, "off": False}[args.center]
     validation = args.validation_split
     if validation != "auto":
         validation = float(validation) if float(validation) > 0 else None
@@ -457,6 +459,12 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
         action=argparse.BooleanOptionalAction,
         help="perturb training spectra (flux scale, offset, noise, small shifts; default: the "
         "classifier's)",
+    )
+    g.add_argument(
+        "--center",
+        choices=["auto", "on", "off"],
+        help="subtract the training spectra's mean spectrum; auto: when they are nearly alike "
+        "(default: the classifier's)",
     )
     g.add_argument(
         "--scaler",

@@ -88,13 +88,22 @@ class _FluxScaling(nn.Module):
 class _ProbabilityGraph(nn.Module):
     """Raw spectra ``(n, n_points)`` to probabilities ``(n, n_classes)``."""
 
-    def __init__(self, scaling: nn.Module | None, network: nn.Module):
+    def __init__(
+        self, scaling: nn.Module | None, network: nn.Module, offset: np.ndarray | None = None
+    ):
         super().__init__()
         self.scaling = scaling if scaling is not None else nn.Identity()
         self.network = network
+        # The classifier's input_mean_ (see its `center`), subtracted after the scaling.
+        self.centre = offset is not None
+        if self.centre:
+            self.register_buffer("offset", torch.as_tensor(np.asarray(offset, dtype=np.float32)))
 
     def forward(self, spectra: torch.Tensor) -> torch.Tensor:
-        logits = self.network(self.scaling(spectra).unsqueeze(1))
+        x = self.scaling(spectra)
+        if self.centre:
+            x = x - self.offset
+        logits = self.network(x.unsqueeze(1))
         return torch.softmax(logits, dim=1)
 
 
@@ -148,7 +157,8 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
     The graph has one input, ``spectra``: float32 of shape ``(batch, n_points)``, the batch
     size free. Its one output, ``probabilities``: float32 of shape ``(batch, n_classes)``,
     columns in ``classes_`` order. The scaler runs inside the graph (see
-    :class:`_FluxScaling`); the network runs in evaluation mode (no dropout). NaN in the input
+    :class:`_FluxScaling`), and so does the subtraction of the classifier's ``input_mean_``
+    (when it centres); the network runs in evaluation mode (no dropout). NaN in the input
     is not supported: ``predict_proba`` rejects it, the graph returns NaN for that row.
 
     The metadata (``metadata_props``) holds ``classes`` (the JSON list of labels, in column
@@ -186,7 +196,7 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
     # A CPU copy: the fitted model is neither moved nor switched out of its mode.
     # (With skorch's compile=True, module_ wraps the network: the plain one is exported.)
     network = copy.deepcopy(getattr(clf.module_, "_orig_mod", clf.module_)).to("cpu").eval()
-    graph = _ProbabilityGraph(scaling, network).eval()
+    graph = _ProbabilityGraph(scaling, network, getattr(clf, "input_mean_", None)).eval()
 
     # Two example rows: torch.export specialises sizes 0 and 1, so a single row would fix the
     # batch size in the graph.

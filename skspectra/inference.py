@@ -123,7 +123,7 @@ def fold_batch_norm(net: SpectrumResNet) -> SpectrumResNet:
         for block in folded.features:
             if not isinstance(block, DilatedBlock) or block.norms is None:
                 continue
-            for conv, norm in zip(block.convs, block.norms):
+            for conv, norm in zip(block.convs, block.norms, strict=True):
                 # norm(conv(x)) = (conv(x) - mean) * gamma / sqrt(var + eps) + beta
                 factor = norm.weight / torch.sqrt(norm.running_var + norm.eps)
                 bias = conv.bias if conv.bias is not None else torch.zeros_like(factor)
@@ -255,11 +255,15 @@ class Predictor:
         return "compile" if self._compiled[0] == key else "eager"
 
     # -------------------------------------------------------------- running
-    def proba(self, X: np.ndarray, onnx_source=None) -> np.ndarray:
+    def proba(
+        self, X: np.ndarray, onnx_source=None, offset: np.ndarray | None = None
+    ) -> np.ndarray:
         """Class probabilities (float64, rows summing to 1) of float32 spectra ``X``.
 
         ``onnx_source`` is what :func:`skspectra.to_onnx` exports for the ``"onnxruntime"``
-        backend: the fitted estimator that owns the module.
+        backend: the fitted estimator that owns the module. ``offset`` (one spectrum) is
+        subtracted from each chunk before the network; the exported graph of ``onnx_source``
+        is expected to subtract it itself, so the ``"onnxruntime"`` backend ignores it.
         """
         n, n_points = X.shape
         tune_malloc()
@@ -275,12 +279,15 @@ class Predictor:
         compiled = self._compiled_module(chunk, n_points, key) if backend == "compile" else None
         eager = self._folded_module(key) if self._fold else self.module
         device, out = self.device, []
+        shift = None if offset is None else torch.from_numpy(np.asarray(offset)).to(device)
         with torch.inference_mode():
             for start in range(0, n, chunk):
                 block = X[start : start + chunk]
                 if not block.flags.writeable:  # a read-only memory map: torch wants writable
                     block = block.copy()
                 x = torch.from_numpy(block).to(device).unsqueeze(1)
+                if shift is not None:
+                    x = x - shift
                 # A partial last chunk runs eagerly: a new shape would mean a new compile.
                 forward = compiled if compiled is not None and len(x) == chunk else eager
                 logits = forward(x).to(torch.float64)

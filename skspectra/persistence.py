@@ -353,8 +353,15 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
         "n_features_in_": int(clf.n_features_in_),
         "feature_names_in_": _names(clf),
         "best_epoch_": _plain(getattr(clf, "best_epoch_", None)),
+        # float32 values written as their exact float64 decimal: read back bit for bit.
+        "input_mean_": _plain_array(getattr(clf, "input_mean_", None)),
+        "input_spread_": _encode(getattr(clf, "input_spread_", None)),
         "history": _history_rows(clf.history_ or []),
     }
+
+
+def _plain_array(values):
+    return None if values is None else [float(v) for v in np.asarray(values).ravel()]
 
 
 def _names(estimator):
@@ -582,6 +589,19 @@ def _build_classifier(desc: dict, path: Path) -> SpectrumCNNClassifier:
         clf.initialize()
     clf.history_ = History(desc.get("history") or [])
     clf.best_epoch_ = desc.get("best_epoch_")
+    # Files written before `center` existed hold neither: those models never centred.
+    mean = desc.get("input_mean_")
+    if mean is not None:
+        mean = np.asarray(mean, dtype=np.float32)
+        if mean.shape != (clf.n_features_in_,) or not np.isfinite(mean).all():
+            raise ValueError(
+                f"input_mean_ in {path} has shape {mean.shape} or non-finite values; the "
+                f"network takes {clf.n_features_in_} points"
+            )
+    clf.input_mean_ = mean
+    spread = _decode(desc.get("input_spread_"))
+    if spread is not None:
+        clf.input_spread_ = float(spread)
     return clf
 
 

@@ -45,3 +45,14 @@ def make_lines(n=120, n_points=64, classes=("galaxy", "qso", "star"), seed=0):
 @pytest.fixture
 def lines():
     return make_lines()
+
+
+def make_alike(n=60, n_points=64, seed=0):
+    """Nearly identical spectra (a shared smooth shape, 0.2 % noise) whose two classes differ
+    by a 1 % bump: the kind of data that ``center="auto"`` centres."""
+    rng = np.random.default_rng(seed)
+    y = np.where(np.arange(n) % 2 == 0, "pure", "mixed")
+    shape = 2.0 + np.sin(np.linspace(0, 6, n_points))
+    X = (shape * (1 + 0.002 * rng.normal(size=(n, n_points)))).astype(np.float32)
+    X[y == "mixed", n_points // 3 : n_points // 3 + 4] *= np.float32(1.01)
+    return X, y

@@ -26,7 +26,7 @@ def test_shift_moves_whole_spectra_by_at_most_the_bound_and_repeats_the_edges():
     moves = X[:, 0, 50] - out[:, 0, 50]  # a ramp of step 1: the value difference is the shift
     assert moves.abs().max() <= 5
     assert len(torch.unique(moves)) > 3  # each spectrum draws its own shift
-    for row, move in zip(out[:, 0], moves.long()):
+    for row, move in zip(out[:, 0], moves.long(), strict=True):
         expected = (torch.arange(100) - move).clamp(0, 99).float()
         assert torch.equal(row, expected)
 

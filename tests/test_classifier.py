@@ -21,7 +21,7 @@ from skorch.callbacks import Callback
 
 from skspectra import FluxScaler, SpectrumCNNClassifier, macro_f1_scorer
 
-from .conftest import FAST, make_lines
+from .conftest import FAST, make_alike, make_lines
 
 
 class Recorder(Callback):
@@ -346,3 +346,69 @@ def test_auto_validation_holds_out_only_when_every_class_has_50_spectra():
     clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
     assert clf.best_epoch_ is None and "valid_f1" not in clf.history[-1]
     assert SpectrumCNNClassifier().validation_split == "auto"
+
+
+# ---------------------------------------------------------------------------- centring
+def test_auto_centring_follows_the_spread_of_the_spectra():
+    alike, y_alike = make_alike()
+    varied, y_varied = make_lines(n=60)
+    params = dict(FAST, max_epochs=1, f1_epochs=0, random_state=0)
+
+    clf = SpectrumCNNClassifier(**params).fit(alike, y_alike)
+    assert clf.input_spread_ < 0.05
+    np.testing.assert_allclose(clf.input_mean_, alike.mean(axis=0), rtol=1e-6)
+    assert clf.input_mean_.dtype == np.float32
+
+    clf = SpectrumCNNClassifier(**params).fit(varied, y_varied)
+    assert clf.input_spread_ > 0.05 and clf.input_mean_ is None
+
+    forced = SpectrumCNNClassifier(**params, center=True).fit(varied, y_varied)
+    np.testing.assert_allclose(forced.input_mean_, varied.mean(axis=0), rtol=1e-5, atol=1e-6)
+    never = SpectrumCNNClassifier(**params, center=False).fit(alike, y_alike)
+    assert never.input_mean_ is None
+
+
+def test_spread_around_mean():
+    from skspectra.classifier import spread_around_mean
+
+    X = np.tile(np.arange(1.0, 5.0), (3, 1))
+    assert spread_around_mean(X) == 0.0
+    X[0] *= 1.1  # one row 10 % brighter: mean distance 0.1/3 + 2 * 0.05/3 of the mean's norm
+    mean = X.mean(axis=0)
+    expected = np.linalg.norm(X - mean, axis=1).mean() / np.linalg.norm(mean)
+    assert spread_around_mean(X) == pytest.approx(expected)
+    assert spread_around_mean(np.zeros((3, 4))) == np.inf
+
+
+def test_a_centring_model_subtracts_the_mean_in_every_prediction_path():
+    X, y = make_alike()
+    params = {**FAST, "module__dropout": 0.0, "max_epochs": 2, "f1_epochs": 0}
+    clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
+    assert clf.input_mean_ is not None
+    clf.module_.eval()
+    with torch.no_grad():
+        centred = torch.softmax(clf.module_(torch.from_numpy(X - clf.input_mean_)[:, None]), 1)
+        raw = torch.softmax(clf.module_(torch.from_numpy(X)[:, None]), 1)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, centred.numpy(), atol=1e-5)
+    assert np.abs(proba - raw.numpy()).max() > 1e-3  # the subtraction matters to the network
+    # Without dropout every Monte-Carlo pass is the plain forward, centred the same way.
+    mc = clf.predict_uncertainty(X, n_samples=2, random_state=0)
+    np.testing.assert_allclose(mc.proba, proba, atol=1e-5)
+
+
+def test_partial_fit_keeps_the_first_fits_mean_and_fit_replaces_it():
+    X, y = make_alike()
+    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0}, random_state=0)
+    clf.partial_fit(X, y)
+    first = clf.input_mean_.copy()
+    clf.partial_fit(X[:30] * np.float32(1.05), y[:30])
+    np.testing.assert_array_equal(clf.input_mean_, first)
+    clf.fit(X * np.float32(1.05), y)
+    np.testing.assert_allclose(clf.input_mean_, first * 1.05, rtol=1e-5)
+
+
+def test_center_must_be_a_bool_or_auto():
+    X, y = make_alike()
+    with pytest.raises(ValueError, match="center"):
+        SpectrumCNNClassifier(center="yes").fit(X, y)

@@ -204,14 +204,15 @@ def test_predict_decides_auto_inference_on_the_whole_catalogue(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("flags", "norm", "augmented"),
+    ("flags", "norm", "augmented", "center"),
     [
-        ([], "default", "default"),
-        (["--norm", "none", "--no-augment"], None, False),
-        (["--norm", "batch", "--augment"], "batch", True),
+        ([], "default", "default", "default"),
+        (["--norm", "none", "--no-augment", "--center", "off"], None, False, False),
+        (["--norm", "batch", "--augment", "--center", "on"], "batch", True, True),
+        (["--center", "auto"], "default", "default", "auto"),
     ],
 )
-def test_train_options_reach_the_classifier(flags, norm, augmented):
+def test_train_options_reach_the_classifier(flags, norm, augmented, center):
     from skspectra import SpectrumCNNClassifier
     from skspectra.cli import _build_pipeline, build_parser
 
@@ -221,3 +222,4 @@ def test_train_options_reach_the_classifier(flags, norm, augmented):
     expected_norm = defaults.get("module__norm") if norm == "default" else norm
     assert clf.get_params().get("module__norm") == expected_norm
     assert clf.augment is (defaults["augment"] if augmented == "default" else augmented)
+    assert clf.center == (defaults["center"] if center == "default" else center)

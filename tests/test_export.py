@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from skspectra import FluxScaler, SpectrumCNNClassifier
 from skspectra.export import _FluxScaling, to_onnx
 
-from .conftest import FAST, make_lines
+from .conftest import FAST, make_alike, make_lines
 
 # Exporting needs onnx and onnxscript, checking the graph onnxruntime.
 needs_onnx = pytest.mark.skipif(
@@ -170,3 +170,18 @@ def test_a_failed_export_leaves_the_old_file(clf, tmp_path, monkeypatch):
         to_onnx(clf, path)
     assert path.read_bytes() == b"previous"
     assert list(tmp_path.iterdir()) == [path]
+
+
+@needs_onnx
+def test_onnx_of_a_centring_model_subtracts_its_mean(tmp_path):
+    X, y = make_alike(n_points=N_POINTS)
+    model = make_pipeline(
+        FluxScaler(), SpectrumCNNClassifier(**{**FAST, "max_epochs": 2}, random_state=0)
+    ).fit(X, y)
+    assert model[-1].input_mean_ is not None
+    session = _session(to_onnx(model, tmp_path / "model.onnx"))
+    proba = session.run(["probabilities"], {"spectra": X})[0]
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-5)
+    # The same network fed the spectra uncentred gives other probabilities.
+    model[-1].input_mean_ = None
+    assert np.abs(model.predict_proba(X) - proba).max() > 1e-3

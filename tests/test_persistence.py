@@ -31,7 +31,7 @@ from skspectra import (
 )
 from skspectra.persistence import FORMAT_VERSION, load, save
 
-from .conftest import FAST, make_lines
+from .conftest import FAST, make_alike, make_lines
 
 # Fewer epochs than FAST: these tests need fitted weights and a history over both phases, not a
 # good classifier.
@@ -487,3 +487,56 @@ def test_unknown_objects_in_the_description_are_refused(saved, tmp_path):
     path = _rewrite(saved, tmp_path / "evil.skspectra", description=evil)
     with pytest.raises(ValueError, match="not one a skspectra model may hold"):
         load(path)
+
+
+# ---------------------------------------------------------------------------- centring
+def test_a_centring_model_round_trips_its_mean(tmp_path):
+    X, y = make_alike()
+    model = make_pipeline(FluxScaler(), SpectrumCNNClassifier(**SHORT, random_state=0)).fit(X, y)
+    original = model[-1]
+    assert original.input_mean_ is not None
+    loaded = load(save(model, tmp_path / "model.skspectra"))
+    np.testing.assert_array_equal(loaded[-1].input_mean_, original.input_mean_)
+    assert loaded[-1].input_mean_.dtype == np.float32
+    assert loaded[-1].input_spread_ == original.input_spread_
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_files_without_a_mean_load_as_not_centring(saved, data, tmp_path):
+    description = zipfile.ZipFile(saved).read("skspectra.json").decode()
+    assert '"input_mean_": null' in description  # this model did not centre
+
+    def drop_keys(desc):
+        return _walk_drop(desc, {"input_mean_", "input_spread_"})
+
+    old = load(_rewrite(saved, tmp_path / "old.skspectra", description=drop_keys))
+    assert old[-1].input_mean_ is None
+    np.testing.assert_array_equal(old.predict_proba(data[0]), load(saved).predict_proba(data[0]))
+
+
+def test_a_mean_of_the_wrong_length_is_refused(tmp_path):
+    X, y = make_alike()
+    saved = save(SpectrumCNNClassifier(**TINY).fit(X, y), tmp_path / "model.skspectra")
+
+    def shorten(desc):
+        return _walk_set(desc, "input_mean_", [1.0, 2.0])
+
+    bad = _rewrite(saved, tmp_path / "bad.skspectra", description=shorten)
+    with pytest.raises(ValueError, match="input_mean_"):
+        load(bad)
+
+
+def _walk_drop(node, keys):
+    if isinstance(node, dict):
+        return {k: _walk_drop(v, keys) for k, v in node.items() if k not in keys}
+    if isinstance(node, list):
+        return [_walk_drop(v, keys) for v in node]
+    return node
+
+
+def _walk_set(node, key, value):
+    if isinstance(node, dict):
+        return {k: (value if k == key else _walk_set(v, key, value)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_walk_set(v, key, value) for v in node]
+    return node
