@@ -197,3 +197,76 @@ def test_eager_prediction_folds_batch_norm_once_per_weights(fitted, monkeypatch)
         clf.module_.features[0].norms[0].running_mean += 0.5  # new statistics: a new fold
     np.testing.assert_allclose(clf.predict_proba(X), eager_proba(clf, X), atol=1e-6)
     assert len(folds) == 2
+
+
+# ---------------------------------------------------------------------------- few spectra
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"norm": None},
+        {"kernel_size": 5, "dilations": (1, 3), "filters": (8, 16, 16)},
+        {"n_pools": 0, "filters": (4, 8), "hidden_units": None},
+        {"in_channels": 2, "filters": (8, 8)},
+    ],
+    ids=["default", "seed-like", "kernel-5", "no-pools", "two-channels"],
+)
+def test_matmul_forward_equals_the_network(params):
+    torch.manual_seed(0)
+    net = SpectrumResNet(3, 101, **params).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics, so that folding matters
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    folded = inference.fold_batch_norm(net)
+    forward = inference.MatmulForward(folded)
+    x = torch.randn(7, params.get("in_channels", 1), 101)
+    with torch.inference_mode():
+        expected = net(x)
+        for n in (1, 2, 7):
+            torch.testing.assert_close(forward(x[:n]), expected[:n], atol=1e-5, rtol=1e-5)
+    if net.features[0].norms is not None:
+        with pytest.raises(ValueError, match="fold the batch normalisation first"):
+            inference.MatmulForward(net)
+
+
+def test_matmul_forward_refuses_other_networks():
+    with pytest.raises(TypeError, match="SpectrumResNet"):
+        inference.MatmulForward(torch.nn.Linear(3, 2))
+
+
+def test_few_spectra_take_the_matmul_path_and_agree(fitted, small_chunks, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="eager").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=40, n_points=N_POINTS, seed=3)[0]
+    sizes = []
+    original = inference.MatmulForward.__call__
+    monkeypatch.setattr(
+        inference.MatmulForward,
+        "__call__",
+        lambda self, x: sizes.append(len(x)) or original(self, x),
+    )
+    for n in (1, 5, 16, 21, 40):  # 21 = a chunk of 16, then 5 left
+        np.testing.assert_allclose(clf.predict_proba(X[:n]), eager_proba(clf, X[:n]), atol=1e-6)
+    assert sizes == [1, 5, 5]
+
+
+def test_the_matmul_path_reads_the_current_weights(small_chunks):
+    X, y = make_lines(n=60, n_points=N_POINTS)
+    clf = SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "module__norm": None}, random_state=0
+    ).fit(X, y)
+    before = clf.predict_proba(X[:1])
+    with torch.no_grad():
+        clf.module_.head[-1].bias.add_(torch.tensor([3.0, 0.0, 0.0]))
+    after = clf.predict_proba(X[:1])
+    assert after[0, 0] > before[0, 0]
+    np.testing.assert_allclose(after, eager_proba(clf, X[:1]), atol=1e-6)
+
+
+def test_weights_key_follows_replaced_parameters(fitted):
+    module = clone(fitted[0]).fit(*make_lines(n=30, n_points=N_POINTS)).module_
+    before = inference._weights_key(module)
+    head = module.head[-1]
+    head.bias = torch.nn.Parameter(head.bias.detach().clone())  # same values, a new tensor
+    assert inference._weights_key(module) != before
