@@ -387,10 +387,10 @@ class Predictor:
 
     def _small_forward(self, eager: nn.Module) -> MatmulForward | None:
         """The :class:`MatmulForward` of ``eager`` (CPU only; ``None`` for other networks)."""
-        if self.device.type != "cpu" or not _can_convert(eager) or _has_batch_norm(eager):
-            return None
         if self._small is None or self._small[0] is not eager:
-            self._small = (eager, MatmulForward(eager))
+            usable = self.device.type == "cpu" and _can_convert(eager)
+            usable = usable and not _has_batch_norm(eager)
+            self._small = (eager, MatmulForward(eager) if usable else None)
         return self._small[1]
 
     def _compiled_module(self, chunk: int, n_points: int, key: tuple | None = None):
