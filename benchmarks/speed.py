@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-BATCHES = (1, 8, 32, 128, 512, 1024)
+BATCHES = (1, 2, 8, 32, 128, 512, 1024)
 BACKENDS = ("auto", "eager", "compile", "onnxruntime")
 TRAIN_BATCH = 160
 # The classifier parameters that make the network of SEED_MODEL.md, as the Keras comparison
