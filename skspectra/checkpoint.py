@@ -46,7 +46,9 @@ def interruptible() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`TrainingInterrupted`.
 
     Signal handlers can only be set from the main thread; elsewhere the block runs unchanged.
-    The previous handlers are restored on exit.
+    A signal the process ignores stays ignored (a shell starts background jobs with SIGINT
+    ignored, so that Ctrl-C in the terminal leaves them alone). The previous handlers are
+    restored on exit.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -55,7 +57,11 @@ def interruptible() -> Iterator[None]:
     def handler(signum, frame):
         raise TrainingInterrupted(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:

@@ -102,3 +102,18 @@ def test_early_stopping_ends_only_the_current_phase(data):
     phases = clf.history[:, "phase"]
     assert 1 in phases and 2 in phases
     assert len(phases) < 7
+
+
+def test_an_ignored_sigint_stays_ignored_during_fit():
+    from skspectra.checkpoint import TrainingInterrupted, interruptible
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a shell's background job
+    try:
+        with interruptible():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            # SIGTERM still ends the fit gracefully.
+            with pytest.raises(TrainingInterrupted, match="SIGTERM"):
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)
