@@ -412,3 +412,14 @@ def test_center_must_be_a_bool_or_auto():
     X, y = make_alike()
     with pytest.raises(ValueError, match="center"):
         SpectrumCNNClassifier(center="yes").fit(X, y)
+
+
+def test_centring_in_fit_equals_fitting_centred_spectra():
+    X, y = make_alike()
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1}
+    centred = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
+    manual = SpectrumCNNClassifier(**params, center=False, random_state=0)
+    manual.fit(X - centred.input_mean_, y)
+    for name, value in centred.module_.state_dict().items():
+        assert torch.equal(value, manual.module_.state_dict()[name]), name
+    assert centred.history[:, "valid_f1"] == manual.history[:, "valid_f1"]
