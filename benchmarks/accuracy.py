@@ -437,6 +437,10 @@ def run_one(
             proba = np.asarray(est.predict_proba(X_te), dtype=float)
             pred = np.asarray(est.predict(X_te))
             predict_s.append(time.perf_counter() - start)
+        if any(str(w.message).startswith("Training interrupted by") for w in record):
+            # The classifier turns SIGINT and SIGTERM into a graceful end of its own fit and
+            # returns; without this the benchmark would go on with the next fit.
+            raise KeyboardInterrupt("a fit was interrupted by a signal: the benchmark stops")
         for w in record:
             key = f"{w.category.__name__}: {str(w.message)[:300]}"
             caught[key] = caught.get(key, 0) + 1
@@ -1019,6 +1023,22 @@ def main(argv: list[str] | None = None) -> dict:
         methods["minirocket"].build(0).fit(X_warm, np.repeat(["a", "b"], 10))
         log("MiniRocket compiled (warm-up fit)")
 
+    try:
+        _run_all(report, datasets, methods, seeds, skip, args, synthetic, log, t0)
+    except KeyboardInterrupt as exc:
+        save(report, args.out_dir, figure=True, t0=t0)
+        log(f"stopped ({exc or 'interrupted'}): the results so far are in {args.out_dir}")
+        raise SystemExit(130) from None
+
+    report["complete"] = True
+    save(report, args.out_dir, figure=True, t0=t0)
+    print(markdown(report), flush=True)
+    log(f"done: results in {args.out_dir}")
+    return report
+
+
+def _run_all(report, datasets, methods, seeds, skip, args, synthetic, log, t0) -> None:
+    """Every method on every data set, the report saved after each method."""
     for d in datasets:
         spec = DATASETS[d]
         data = load_dataset(spec, args.data_dir, synthetic)
@@ -1052,12 +1072,6 @@ def main(argv: list[str] | None = None) -> dict:
                 entry["summary"] = summarise(entry["runs"])
             save(report, args.out_dir, figure=False, t0=t0)
         save(report, args.out_dir, figure=True, t0=t0)
-
-    report["complete"] = True
-    save(report, args.out_dir, figure=True, t0=t0)
-    print(markdown(report), flush=True)
-    log(f"done: results in {args.out_dir}")
-    return report
 
 
 if __name__ == "__main__":
