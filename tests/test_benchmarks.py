@@ -14,7 +14,7 @@ class _Interrupted(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
-        warnings.warn("Training interrupted by SIGTERM in epoch 2; kept ...", UserWarning)
+        warnings.warn("Training interrupted by SIGTERM in epoch 2", UserWarning, stacklevel=2)
         return self
 
     def predict_proba(self, X):
