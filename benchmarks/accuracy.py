@@ -1037,6 +1037,23 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
+def _run_seeds(entry: dict, method: Method, data: Dataset, seeds, args, log, name: str) -> None:
+    for seed in seeds if method.stochastic else seeds[:1]:
+        try:
+            run = run_one(method, data, seed, log, args.threads)
+        except Exception as exc:  # one failure must not lose the rest of the run
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            entry["traceback"] = traceback.format_exc()
+            log(f"{name} seed {seed}: FAILED {entry['error']}")
+            return
+        entry["runs"].append(run)
+        note = "" if run["converged"] else " (did not converge)"
+        log(
+            f"{name} seed {seed}: acc {run['accuracy']:.3f} macro-F1 {run['macro_f1']:.3f} "
+            f"ECE {run['ece']:.3f} fit {run['fit_s']:.1f} s{note}"
+        )
+
+
 def _run_all(report, datasets, methods, seeds, skip, args, synthetic, log, t0) -> None:
     """Every method on every data set, the report saved after each method."""
     for d in datasets:
@@ -1053,23 +1070,11 @@ def _run_all(report, datasets, methods, seeds, skip, args, synthetic, log, t0) -
                 report["results"][d][n] = {"runs": [], "skipped": "--skip"}
                 continue
             entry = report["results"][d][n] = {"runs": []}
-            for seed in seeds if method.stochastic else seeds[:1]:
-                try:
-                    run = run_one(method, data, seed, log, args.threads)
-                except Exception as exc:  # one failure must not lose the rest of the run
-                    entry["error"] = f"{type(exc).__name__}: {exc}"
-                    entry["traceback"] = traceback.format_exc()
-                    log(f"{d} {n} seed {seed}: FAILED {entry['error']}")
-                    break
-                entry["runs"].append(run)
-                note = "" if run["converged"] else " (did not converge)"
-                log(
-                    f"{d:10s} {n:10s} seed {seed}: acc {run['accuracy']:.3f} "
-                    f"macro-F1 {run['macro_f1']:.3f} ECE {run['ece']:.3f} "
-                    f"fit {run['fit_s']:.1f} s{note}"
-                )
-            if entry["runs"]:
-                entry["summary"] = summarise(entry["runs"])
+            try:
+                _run_seeds(entry, method, data, seeds, args, log, f"{d:10s} {n:10s}")
+            finally:  # an interrupted run keeps the seeds it finished, summarised
+                if entry["runs"]:
+                    entry["summary"] = summarise(entry["runs"])
             save(report, args.out_dir, figure=False, t0=t0)
         save(report, args.out_dir, figure=True, t0=t0)
 

@@ -177,7 +177,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         raised the accuracy on UCR OliveOil from 0.678 to 0.856 and on Meat from 0.783 to 0.883
         (means of 3 seeds, ``benchmarks/results/accuracy.md``); on
         sets of varied spectra (UCR Beef, Rock) it lowered it, so ``"auto"`` leaves those
-        alone. The seed: ``False``.
+        alone. The augmentation (``augment``) then perturbs the centred spectra, i.e. the
+        departures from the mean. The seed: ``False``.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the batch sampler, weight initialisation and dropout. With an int, a
         fit on CPU is reproducible to the bit. The global torch random state is left as it was.
@@ -581,13 +582,17 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
                 f"(classes_ = {self.classes_.tolist()}): call fit to start over."
             )
         y_enc = np.searchsorted(self.classes_, y)
-        if reset:
+        # Weights that go on training (partial_fit, warm_start) keep the centring they
+        # learned with; a fresh start chooses it from this data.
+        if reset and not (self.warm_start and self.initialized_):
             self.input_spread_ = spread_around_mean(X)
             centre = self.center
             if centre == "auto":
                 centre = self.input_spread_ < _AUTO_CENTER_SPREAD
             mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
             self.input_mean_ = mean if centre else None
+        else:
+            self.input_mean_ = self._input_mean()
         offset = None
         if self.input_mean_ is not None:  # (1, n_points), the layout of a training row
             offset = torch.from_numpy(self.input_mean_).unsqueeze(0)
@@ -789,6 +794,16 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     def _input_mean(self) -> np.ndarray | None:
         # Models pickled before `center` existed have no input_mean_: they never centred.
         return getattr(self, "input_mean_", None)
+
+    def get_dataset(self, X, y=None):
+        """skorch's dataset of ``X``; a centring model subtracts ``input_mean_`` from plain
+        spectra first, so skorch's own ``forward``, ``forward_iter`` and ``predict`` paths see
+        what training saw. A ``Dataset`` is taken as it is (the training split is already
+        centred)."""
+        mean = self._input_mean()
+        if mean is not None and not isinstance(X, Dataset):
+            X = np.asarray(X, dtype=np.float32) - mean
+        return super().get_dataset(X, y)
 
     def _predictor(self) -> Predictor:
         """The fitted module's :class:`~skspectra.inference.Predictor`, kept between calls (a

@@ -247,7 +247,6 @@ class MatmulForward:
 
     @staticmethod
     def _block(block: DilatedBlock, h: torch.Tensor) -> torch.Tensor:
-        channels, n, length = h.shape
         out = h
         for conv in block.convs:
             out = _conv_as_matmul(conv, out).relu_()
@@ -361,7 +360,7 @@ class Predictor:
         chunk = chunk_size(n_points)
         compiled = self._compiled_module(chunk, n_points, key) if backend == "compile" else None
         eager = self._folded_module(key) if self._fold else self.module
-        small = self._small_forward(eager) if n % chunk < SMALL_BATCH or n < SMALL_BATCH else None
+        small = self._small_forward(eager) if n % chunk < SMALL_BATCH else None
         device, out = self.device, []
         shift = None if offset is None else torch.from_numpy(np.asarray(offset)).to(device)
         with torch.inference_mode():
@@ -373,9 +372,12 @@ class Predictor:
                 if shift is not None:
                     x = x - shift
                 # A partial last chunk runs eagerly: a new shape would mean a new compile.
-                forward = compiled if compiled is not None and len(x) == chunk else eager
-                if small is not None and len(x) < SMALL_BATCH:
+                if compiled is not None and len(x) == chunk:
+                    forward = compiled
+                elif small is not None and len(x) < SMALL_BATCH:
                     forward = small
+                else:
+                    forward = eager
                 logits = forward(x).to(torch.float64)
                 out.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(out)
@@ -439,7 +441,9 @@ class Predictor:
         return proba / proba.sum(axis=1, keepdims=True)
 
     def _onnx_session(self, onnx_source):
-        key = _weights_key(self.module)
+        # The exported graph holds the estimator's input_mean_ too (a centring classifier).
+        mean = getattr(onnx_source, "input_mean_", None)
+        key = (_weights_key(self.module), None if mean is None else mean.tobytes())
         if self._session is not None and self._session[0] == key:
             return self._session[1]
         try:

@@ -5,6 +5,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+from importlib.util import find_spec
 
 import joblib
 import numpy as np
@@ -380,7 +381,8 @@ def test_spread_around_mean():
     assert spread_around_mean(np.zeros((3, 4))) == np.inf
 
 
-def test_a_centring_model_subtracts_the_mean_in_every_prediction_path():
+@pytest.fixture(scope="module")
+def centring():
     X, y = make_alike()
     params = {**FAST, "module__dropout": 0.0, "max_epochs": 2, "f1_epochs": 0}
     clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
@@ -389,12 +391,52 @@ def test_a_centring_model_subtracts_the_mean_in_every_prediction_path():
     with torch.no_grad():
         centred = torch.softmax(clf.module_(torch.from_numpy(X - clf.input_mean_)[:, None]), 1)
         raw = torch.softmax(clf.module_(torch.from_numpy(X)[:, None]), 1)
-    proba = clf.predict_proba(X)
-    np.testing.assert_allclose(proba, centred.numpy(), atol=1e-5)
-    assert np.abs(proba - raw.numpy()).max() > 1e-3  # the subtraction matters to the network
+    assert (centred - raw).abs().max() > 1e-3  # the subtraction matters to the network
+    return clf, X, centred.double().numpy()
+
+
+BACKENDS = ["eager", "compile"] + (["onnxruntime"] if find_spec("onnxruntime") else [])
+
+
+@pytest.mark.parametrize("inference", BACKENDS)
+@pytest.mark.parametrize("n", [3, 60])  # the matmul path for few spectra, the convolutions
+def test_a_centring_model_subtracts_the_mean_in_every_backend(centring, inference, n):
+    clf, X, expected = centring
+    clf.set_params(inference=inference)
+    try:
+        np.testing.assert_allclose(clf.predict_proba(X[:n]), expected[:n], atol=1e-5)
+    finally:
+        clf.set_params(inference="auto")
+
+
+def test_a_centring_model_centres_in_mc_dropout_and_skorchs_own_forward(centring):
+    clf, X, expected = centring
     # Without dropout every Monte-Carlo pass is the plain forward, centred the same way.
     mc = clf.predict_uncertainty(X, n_samples=2, random_state=0)
-    np.testing.assert_allclose(mc.proba, proba, atol=1e-5)
+    np.testing.assert_allclose(mc.proba, expected, atol=1e-5)
+    logits = clf.forward(X)  # skorch's path: get_dataset centres plain spectra
+    np.testing.assert_allclose(torch.softmax(logits.double(), 1).numpy(), expected, atol=1e-5)
+
+
+def test_models_pickled_before_centring_existed_predict_and_train_on():
+    X, y = make_alike()
+    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0}, center=False)
+    clf.set_params(random_state=0).fit(X, y)
+    old = pickle.loads(pickle.dumps(clf))
+    del old.input_mean_, old.input_spread_  # what an older pickle holds
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+    old.partial_fit(X, y)
+    assert old.input_mean_ is None
+
+
+def test_warm_start_keeps_the_mean_it_trained_with():
+    X, y = make_alike()
+    clf = SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0}, warm_start=True, random_state=0
+    ).fit(X, y)
+    first = clf.input_mean_.copy()
+    clf.fit(X * np.float32(1.05), y)
+    np.testing.assert_array_equal(clf.input_mean_, first)
 
 
 def test_partial_fit_keeps_the_first_fits_mean_and_fit_replaces_it():
