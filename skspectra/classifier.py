@@ -23,7 +23,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import Dataset as SkorchDataset
 from skorch.utils import to_tensor
 from torch.utils.data import Dataset
 
@@ -589,8 +588,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             centre = self.center
             if centre == "auto":
                 centre = self.input_spread_ < _AUTO_CENTER_SPREAD
-            mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-            self.input_mean_ = mean if centre else None
+            self.input_mean_ = (
+                X.mean(axis=0, dtype=np.float64).astype(np.float32) if centre else None
+            )
         else:
             self.input_mean_ = self._input_mean()
         offset = None
@@ -863,10 +863,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        X = self._check_X(X, reset=False)
-        data = SkorchDataset(_as_tensor(X).unsqueeze(1), None)
-        mean = self._input_mean()
-        offset = None if mean is None else torch.from_numpy(mean).to(self.device)
+        # get_dataset centres the spectra of a centring model.
+        data = self.get_dataset(self._check_X(X, reset=False)[:, None, :])
         dropouts = [
             m for m in self.module_.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)
         ]
@@ -882,9 +880,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
                     self.module_.eval()
                     for m in dropouts:
                         m.train()
-                    x = batch[0].to(self.device)
                     with torch.no_grad():
-                        logits = self.module_(x if offset is None else x - offset)
+                        logits = self.module_(batch[0].to(self.device))
                     chunks.append(torch.softmax(logits.to(torch.float64), dim=1).cpu().numpy())
                 passes.append(np.concatenate(chunks))
         self.module_.eval()

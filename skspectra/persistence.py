@@ -354,14 +354,10 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
         "feature_names_in_": _names(clf),
         "best_epoch_": _plain(getattr(clf, "best_epoch_", None)),
         # float32 values written as their exact float64 decimal: read back bit for bit.
-        "input_mean_": _plain_array(getattr(clf, "input_mean_", None)),
+        "input_mean_": _encode(getattr(clf, "input_mean_", None)),
         "input_spread_": _encode(getattr(clf, "input_spread_", None)),
         "history": _history_rows(clf.history_ or []),
     }
-
-
-def _plain_array(values):
-    return None if values is None else [float(v) for v in np.asarray(values).ravel()]
 
 
 def _names(estimator):
@@ -590,7 +586,7 @@ def _build_classifier(desc: dict, path: Path) -> SpectrumCNNClassifier:
     clf.history_ = History(desc.get("history") or [])
     clf.best_epoch_ = desc.get("best_epoch_")
     # Files written before `center` existed hold neither: those models never centred.
-    mean = desc.get("input_mean_")
+    mean = _decode(desc.get("input_mean_"))
     if mean is not None:
         mean = np.asarray(mean, dtype=np.float32)
         if mean.shape != (clf.n_features_in_,) or not np.isfinite(mean).all():
