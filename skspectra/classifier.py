@@ -193,8 +193,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         ``torch.compile`` once per fitted model and process (5-30 s), about 1.8x faster on
         CPU. ``"onnxruntime"``: ONNX Runtime (the ``onnx`` extra), the
         lowest latency for single spectra. ``"auto"``: compile on CPU when a call has at
-        least 20,000 spectra of 2600 points (or as many points) or a compiled copy exists,
-        eager otherwise, and eager whenever compiling fails. All agree to ~1e-6; see
+        least 20,000 spectra of 2600 points (or as many points), when smaller calls with the
+        same weights have added up to that many in full chunks, or when a compiled copy
+        exists; eager otherwise, and eager whenever compiling fails. All agree to ~1e-6; see
         :mod:`skspectra.inference` and ``benchmarks/results/speed.md``.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Loss of phase 1, fed logits.

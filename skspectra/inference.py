@@ -24,8 +24,12 @@ parameter):
     time on CPU.
 ``"auto"`` (the default)
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
-    spectrum points, e.g. 20,000 spectra of 2600 points) or once a compiled copy exists;
-    ``"eager"`` otherwise. A failed compile warns once and falls back to eager.
+    spectrum points, e.g. 20,000 spectra of 2600 points), once the full chunks predicted
+    eagerly with the same weights add up to that much over several calls (a survey classified
+    batch by batch), or once a compiled copy exists; ``"eager"`` otherwise. (Renting until the
+    rent paid equals the price of buying: a compile is started only after about as much time
+    has gone into eager prediction as the compile costs.) A failed compile warns once and
+    falls back to eager.
 
 All backends give the eager forward's results within float32 round-off (about 1e-6).
 
@@ -72,8 +76,9 @@ BACKENDS = ("auto", "eager", "compile", "onnxruntime")
 # ~40 MB, so memory is bounded by the chunk, not by the number of spectra).
 CHUNK_VALUES = 128 * 2600
 
-# "auto" compiles for a call of at least this many spectrum points: at ~700 spectra/s eager
-# against ~1300 compiled, 20,000 spectra of 2600 points save more than a cold compile costs.
+# "auto" compiles once this many spectrum points are to be predicted (in one call, or in full
+# chunks over several calls with the same weights): at ~700 spectra/s eager against ~1300
+# compiled, 20,000 spectra of 2600 points save more than a cold compile costs.
 AUTO_COMPILE_VALUES = 20_000 * 2600
 
 # Chunks of fewer spectra than this run through MatmulForward. Measured on the project's 2-core
@@ -313,6 +318,8 @@ class Predictor:
         self._compile_failed = False
         self._session = None  # (weights key, onnxruntime session)
         self._small = None  # (the eager module, its MatmulForward)
+        # (weights key, spectrum points "auto" has run eagerly in full chunks with them)
+        self._eager_values = (None, 0)
 
     @property
     def device(self) -> torch.device:
@@ -330,11 +337,14 @@ class Predictor:
             return "eager"
         if n_spectra * n_points >= AUTO_COMPILE_VALUES:
             return "compile"
-        # A smaller call uses a compiled copy only if one is there for these very weights.
-        if self._compiled is None:
-            return "eager"
         key = _weights_key(self.module) if key is None else key
-        return "compile" if self._compiled[0] == key else "eager"
+        if self._compiled is not None and self._compiled[0] == key:
+            return "compile"
+        # Smaller calls count together, by the full chunks a compiled copy would run.
+        full = n_spectra // chunk_size(n_points) * chunk_size(n_points) * n_points
+        seen_key, seen = self._eager_values
+        adds_up = full and seen_key == key and seen + full >= AUTO_COMPILE_VALUES
+        return "compile" if adds_up else "eager"
 
     # -------------------------------------------------------------- running
     def proba(
@@ -351,13 +361,18 @@ class Predictor:
         tune_malloc()
         if self.module.training:  # eval() walks every submodule: skip it when already done
             self.module.eval()
-        # The weights' key is computed once per call, and only when a copy depends on it.
-        copies = self._compiled is not None or self._fold
+        # The weights' key is computed once per call, and only when something depends on it.
+        counts = self.backend == "auto" and self.device.type == "cpu"
+        counts = counts and not self._compile_failed and _can_convert(self.module)
+        copies = self._compiled is not None or self._fold or counts
         key = _weights_key(self.module) if copies else None
         backend = self.backend_for(n, n_points, key)
         if backend == "onnxruntime":
             return self._proba_onnx(X, onnx_source)
         chunk = chunk_size(n_points)
+        if counts and backend == "eager":
+            seen = self._eager_values[1] if self._eager_values[0] == key else 0
+            self._eager_values = (key, seen + n // chunk * chunk * n_points)
         compiled = self._compiled_module(chunk, n_points, key) if backend == "compile" else None
         eager = self._folded_module(key) if self._fold else self.module
         small = self._small_forward(eager) if n % chunk < SMALL_BATCH else None

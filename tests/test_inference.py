@@ -99,6 +99,37 @@ def test_auto_compiles_only_for_large_calls(fitted, monkeypatch):
     assert other.backend_for(10**6, N_POINTS) == "eager"
 
 
+def test_auto_compiles_once_repeated_calls_add_up(fitted, small_chunks, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]  # a full chunk of 16 and 4 more
+    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 40 * N_POINTS)
+    compiles = []
+
+    def fake_compile(self, chunk, n_points):  # the eager network stands in for the compiled
+        compiles.append(chunk)
+        return lambda x: self.module(x) * 1.0
+
+    monkeypatch.setattr(Predictor, "_compile", fake_compile)
+    expected = eager_proba(clf, X)
+    for _ in range(50):  # calls of fewer spectra than a chunk never add up to a compile
+        np.testing.assert_allclose(clf.predict_proba(X[:15]), expected[:15], atol=1e-6)
+    assert compiles == []
+    for _ in (1, 2):  # 16, then 32 spectra in full chunks: under 40
+        np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)
+        assert compiles == []
+    # New weights start the count again (the compiled copy would be for the old ones).
+    with torch.no_grad():
+        next(clf.module_.parameters()).mul_(1.0)
+    clf.predict_proba(X)
+    clf.predict_proba(X)
+    assert compiles == []
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)  # 48 >= 40
+    assert compiles == [16]
+    assert clf._predictor().backend_for(1, N_POINTS) == "compile"  # the copy now serves all
+    clf.predict_proba(X)
+    assert compiles == [16]  # compiled once
+
+
 def test_a_failed_compile_warns_once_and_falls_back_to_eager(fitted, small_chunks, monkeypatch):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
     X = make_lines(n=40, n_points=N_POINTS, seed=1)[0]
