@@ -12,9 +12,10 @@ state, compiled code or threads never flatter another's):
   repeated (so a backend's one-off compile or export is reported apart, as ``first_call_s``);
 - ``catalogue``: one ``predict_proba`` call on many spectra (default ``auto``: it compiles),
   first and second call, and the peak memory above the input's own size, for two sizes;
-- ``stream``: many ``predict_proba`` calls of 128 spectra each with the default ``auto``, as a
-  survey classified batch by batch: the rate of the first and of the last calls, the slowest
-  call (where ``auto`` compiles, once the calls add up) and the rate over all of them;
+- ``stream``: many ``predict_proba`` calls with the default ``auto``, of 128 spectra each (a
+  survey classified batch by batch) and of one spectrum each (a server): the rate of the first
+  and of the last calls, the slowest call (where ``auto`` compiles or exports, once the calls
+  add up) and the rate over all of them;
 - ``train``: training spectra/s of each phase (cross-entropy, soft macro-F1) at batch 160, of
   the seed network (the one Keras trains: no batch normalisation, no augmentation) with
   glibc's allocator tuned (the default) and untuned, and of skspectra's defaults;
@@ -49,8 +50,7 @@ import numpy as np
 BATCHES = (1, 2, 8, 32, 128, 512, 1024)
 BACKENDS = ("auto", "eager", "compile", "onnxruntime")
 TRAIN_BATCH = 160
-STREAM_BATCH = 128
-STREAM_WINDOW = 20  # calls at the start and at the end of the stream whose rates are reported
+STREAM_WINDOW = 20  # calls at the start and at the end of a stream whose rates are reported
 # The classifier parameters that make the network of SEED_MODEL.md, as the Keras comparison
 # trains it (benchmarks/_keras_speed.py); their values come from skspectra.presets.SEED_PARAMS.
 SEED_NETWORK_PARAMS = ("module__norm", "module__dropout", "module__spatial_dropout", "augment")
@@ -172,21 +172,24 @@ def worker(group: str, cfg: dict) -> dict:
         out["input_mb"] = X.nbytes / 2**20
         out["peak_rss_growth_mb"] = _peak_rss_mb() - before
     elif group.startswith("stream:"):
-        n_calls = max(int(group.split(":", 1)[1]) // STREAM_BATCH, 2 * STREAM_WINDOW)
+        _, batch, n = group.split(":")
+        batch = int(batch)
+        n_calls = max(int(n) // batch, 2 * STREAM_WINDOW)
         clf = _fitted(n_points, "auto")
-        X = rng.normal(size=(STREAM_BATCH, n_points)).astype(np.float32)
+        X = rng.normal(size=(batch, n_points)).astype(np.float32)
         times = []
         for _ in range(n_calls):
             start = time.perf_counter()
             clf.predict_proba(X)
             times.append(time.perf_counter() - start)
-        out["spectra"] = n_calls * STREAM_BATCH
+        out["batch"] = batch
+        out["spectra"] = n_calls * batch
         out["total_s"] = sum(times)
         out["spectra_per_s"] = out["spectra"] / out["total_s"]
-        out["first_calls_spectra_per_s"] = STREAM_BATCH / statistics.median(times[:STREAM_WINDOW])
-        out["last_calls_spectra_per_s"] = STREAM_BATCH / statistics.median(times[-STREAM_WINDOW:])
+        out["first_calls_spectra_per_s"] = batch / statistics.median(times[:STREAM_WINDOW])
+        out["last_calls_spectra_per_s"] = batch / statistics.median(times[-STREAM_WINDOW:])
         out["slowest_call_s"] = max(times)
-        out["slowest_call_at_spectra"] = (times.index(max(times)) + 1) * STREAM_BATCH
+        out["slowest_call_at_spectra"] = (times.index(max(times)) + 1) * batch
     elif group in ("train", "train-untuned", "train-default"):
         from skspectra import SpectrumCNNClassifier
         from skspectra.presets import SEED_PARAMS
@@ -322,23 +325,30 @@ def render_markdown(result: dict) -> str:
             f"{entry['spectra_per_s']:.0f} | {entry['spectra_per_s'] / limit:.0%} | "
             f"{entry['input_mb']:.0f} | {entry['peak_rss_growth_mb']:.0f} |"
         )
-    stream = result.get("stream")
-    if stream and "error" in stream:
-        lines += ["", f"Many calls of {STREAM_BATCH}: failed: {stream['error']}"]
-    elif stream:
-        last = stream["last_calls_spectra_per_s"]
+    if result.get("streams"):
         lines += [
             "",
-            f"## Many calls of {STREAM_BATCH} spectra (default `inference`)",
+            "## Many calls (default `inference`): a survey batch by batch, a server spectrum by "
+            "spectrum",
             "",
-            f"{stream['spectra']:,} spectra in calls of {STREAM_BATCH}, as a survey classified "
-            f"batch by batch: the first {STREAM_WINDOW} calls at "
-            f"{stream['first_calls_spectra_per_s']:.0f} spectra/s, the last {STREAM_WINDOW} at "
-            f"**{last:.0f} ({last / limit:.0%} of the limit)**; the slowest call "
-            f"{stream['slowest_call_s']:.1f} s (after {stream['slowest_call_at_spectra']:,} "
-            f"spectra: where `auto` compiles); {stream['spectra_per_s']:.0f} spectra/s over all "
-            f"{stream['total_s']:.0f} s.",
+            f"The slowest call is where `auto` compiles or exports, once the calls add up. "
+            f"Rates of the first and last {STREAM_WINDOW} calls: medians of their calls.",
+            "",
+            "| spectra per call | spectra | first calls, spectra/s | last calls, spectra/s | "
+            "slowest call (s) | after spectra | all calls, spectra/s |",
+            "|---|---|---|---|---|---|---|",
         ]
+        for name, entry in result["streams"].items():
+            if "error" in entry:
+                lines.append(f"| {name} | failed: {entry['error']} |")
+                continue
+            last = entry["last_calls_spectra_per_s"]
+            lines.append(
+                f"| {entry['batch']} | {entry['spectra']:,} | "
+                f"{entry['first_calls_spectra_per_s']:.0f} | {last:.0f} ({last / limit:.0%}) | "
+                f"{entry['slowest_call_s']:.1f} | {entry['slowest_call_at_spectra']:,} | "
+                f"{entry['spectra_per_s']:.0f} |"
+            )
     lines += [
         "",
         f"## Training (batch {TRAIN_BATCH}), spectra/s",
@@ -425,10 +435,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     )
     parser.add_argument("--catalogue-backend", default="auto", choices=BACKENDS)
     parser.add_argument(
-        "--stream",
-        type=int,
-        default=40960,
-        help=f"spectra predicted in calls of {STREAM_BATCH} with the default backend (0: skip)",
+        "--streams",
+        nargs="*",
+        default=["128:40960", "1:3000"],
+        metavar="BATCH:SPECTRA",
+        help="spectra predicted in many calls of BATCH with the default backend (none: skip)",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
@@ -462,7 +473,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     groups = [("matmul", None), ("raw", untuned)]
     groups += [(f"predict:{b}", None) for b in args.backends]
     groups += [(f"catalogue:{n}", None) for n in args.catalogue]
-    groups += [(f"stream:{args.stream}", None)] if args.stream else []
+    groups += [(f"stream:{stream}", None) for stream in args.streams]
     groups += [("train", None), ("train-untuned", untuned), ("train-default", None)]
     rounds: dict[str, list] = {g: [] for g, _ in groups}
     for r in range(args.rounds):
@@ -487,7 +498,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "flop_limit_spectra_per_s": gflops * 1e9 / flops,
         "inference": inference,
         "catalogue": {str(n): merged[f"catalogue:{n}"] for n in args.catalogue},
-        "stream": merged.get(f"stream:{args.stream}"),
+        "streams": {stream: merged[f"stream:{stream}"] for stream in args.streams},
         "training": {name: merged[name] for name in ("train", "train-untuned", "train-default")},
         "keras": keras,
     }

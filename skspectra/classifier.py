@@ -195,7 +195,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         lowest latency for single spectra. ``"auto"``: compile on CPU when a call has at
         least 20,000 spectra of 2600 points (or as many points), when smaller calls with the
         same weights have added up to that many in full chunks, or when a compiled copy
-        exists; eager otherwise, and eager whenever compiling fails. All agree to ~1e-6; see
+        exists; calls of under 16 spectra go to ONNX Runtime (if the ``onnx`` extra is
+        installed) once such calls have added up to 2,000 spectra of 2600 points; eager
+        otherwise, and eager whenever compiling or exporting fails. All agree to ~1e-6; see
         :mod:`skspectra.inference` and ``benchmarks/results/speed.md``.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Loss of phase 1, fed logits.

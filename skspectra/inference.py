@@ -26,10 +26,13 @@ parameter):
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
     spectrum points, e.g. 20,000 spectra of 2600 points), once the full chunks predicted
     eagerly with the same weights add up to that much over several calls (a survey classified
-    batch by batch), or once a compiled copy exists; ``"eager"`` otherwise. (Renting until the
-    rent paid equals the price of buying: a compile is started only after about as much time
-    has gone into eager prediction as the compile costs.) A failed compile warns once and
-    falls back to eager.
+    batch by batch), or once a compiled copy exists; ``"eager"`` otherwise. Calls of fewer
+    than ``AUTO_ONNX_BATCH`` spectra (a server answering one spectrum at a time) go to
+    ONNX Runtime once such calls with the same weights have added up to ``AUTO_ONNX_VALUES``
+    spectrum points (e.g. 2,000 single spectra of 2600 points), if the ``onnx`` extra is
+    installed. (Renting until the rent paid equals the price of buying: a compile or export is
+    started only after about as much time has gone into eager prediction as it costs.) A
+    failed compile or export warns once and falls back to eager.
 
 All backends give the eager forward's results within float32 round-off (about 1e-6).
 
@@ -45,6 +48,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 import tempfile
@@ -59,6 +63,8 @@ from .network import DilatedBlock, SpectrumResNet
 
 __all__ = [
     "AUTO_COMPILE_VALUES",
+    "AUTO_ONNX_BATCH",
+    "AUTO_ONNX_VALUES",
     "BACKENDS",
     "CHUNK_VALUES",
     "MatmulForward",
@@ -80,6 +86,14 @@ CHUNK_VALUES = 128 * 2600
 # chunks over several calls with the same weights): at ~700 spectra/s eager against ~1300
 # compiled, 20,000 spectra of 2600 points save more than a cold compile costs.
 AUTO_COMPILE_VALUES = 20_000 * 2600
+
+# "auto" hands calls of fewer spectra than this to ONNX Runtime (when installed) once they add
+# up to AUTO_ONNX_VALUES spectrum points with the same weights. On the project's machine
+# (speed.md, spectra/s) ONNX Runtime beats eager at 1, 2 and 8 spectra per call (411 vs 243,
+# 560 vs 380, 775 vs 666) but not at 32 (653 vs 724); the export costs ~7.5 s, the time of
+# ~1,800 single spectra predicted eagerly.
+AUTO_ONNX_BATCH = 16
+AUTO_ONNX_VALUES = 2_000 * 2600
 
 # Chunks of fewer spectra than this run through MatmulForward. Measured on the project's 2-core
 # machine (default network, 2600 points, 2 threads, spectra/s): batch 1 299 vs 135 for the
@@ -291,6 +305,14 @@ def _weights_key(module: nn.Module) -> tuple:
     )
 
 
+@functools.cache
+def _onnx_installed() -> bool:
+    """Whether the packages of the ``onnx`` extra are importable (looked up once, not imported)."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("onnx", "onnxscript", "onnxruntime"))
+
+
 def _can_convert(module: nn.Module) -> bool:
     return type(module) is SpectrumResNet
 
@@ -316,10 +338,13 @@ class Predictor:
         self._folded = None  # (weights key, copy with batch norm folded into the convolutions)
         self._fold = _can_convert(module) and _has_batch_norm(module)
         self._compile_failed = False
-        self._session = None  # (weights key, onnxruntime session)
+        self._session = None  # ((weights key, input mean bytes), onnxruntime session)
         self._small = None  # (the eager module, its MatmulForward)
         # (weights key, spectrum points "auto" has run eagerly in full chunks with them)
         self._eager_values = (None, 0)
+        # (weights key, spectrum points "auto" has run eagerly in calls under AUTO_ONNX_BATCH)
+        self._small_values = (None, 0)
+        self._onnx_failed = False
 
     @property
     def device(self) -> torch.device:
@@ -367,8 +392,23 @@ class Predictor:
         copies = self._compiled is not None or self._fold or counts
         key = _weights_key(self.module) if copies else None
         backend = self.backend_for(n, n_points, key)
+        if counts and backend == "eager" and onnx_source is not None:
+            backend = self._small_calls_backend(n, n_points, key)
         if backend == "onnxruntime":
-            return self._proba_onnx(X, onnx_source)
+            if self.backend == "onnxruntime":
+                return self._proba_onnx(X, onnx_source)
+            try:
+                return self._proba_onnx(X, onnx_source)
+            except Exception as exc:  # an export the installed onnx packages cannot do
+                self._onnx_failed = True
+                warnings.warn(
+                    f"Exporting the network to ONNX Runtime failed ({type(exc).__name__}: "
+                    f"{exc}); predicting with the plain (eager) forward instead. Pass "
+                    "inference='eager' to skip the attempt.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                backend = "eager"
         chunk = chunk_size(n_points)
         if counts and backend == "eager":
             seen = self._eager_values[1] if self._eager_values[0] == key else 0
@@ -396,6 +436,19 @@ class Predictor:
                 logits = forward(x).to(torch.float64)
                 out.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(out)
+
+    def _small_calls_backend(self, n_spectra: int, n_points: int, key: tuple) -> str:
+        """``"onnxruntime"`` for a call under ``AUTO_ONNX_BATCH`` spectra once such calls with
+        these weights have added up to ``AUTO_ONNX_VALUES`` points (or a session for them
+        exists) and ONNX Runtime is installed; ``"eager"`` otherwise (the call is counted)."""
+        if n_spectra >= AUTO_ONNX_BATCH or self._onnx_failed or not _onnx_installed():
+            return "eager"
+        if self._session is not None and self._session[0][0] == key:
+            return "onnxruntime"
+        seen_key, seen = self._small_values
+        seen = (seen if seen_key == key else 0) + n_spectra * n_points
+        self._small_values = (key, seen)
+        return "onnxruntime" if seen >= AUTO_ONNX_VALUES else "eager"
 
     def _folded_module(self, key: tuple):
         if self._folded is None or self._folded[0] != key:

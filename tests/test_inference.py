@@ -130,6 +130,61 @@ def test_auto_compiles_once_repeated_calls_add_up(fitted, small_chunks, monkeypa
     assert compiles == [16]  # compiled once
 
 
+needs_onnx = pytest.mark.skipif(
+    not all(find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")),
+    reason="needs onnx, onnxscript and onnxruntime",
+)
+
+
+@needs_onnx
+def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 5 * N_POINTS)
+    sessions = []
+    original = Predictor._onnx_session
+
+    def counting(self, source):
+        session = original(self, source)
+        if session not in sessions:
+            sessions.append(session)
+        return session
+
+    monkeypatch.setattr(Predictor, "_onnx_session", counting)
+    expected = eager_proba(clf, X)
+    clf.predict_proba(X[:16])  # 16 spectra or more at a time: eager, and not counted
+    for i in range(4):  # single spectra: eager until they add up to 5
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
+    assert sessions == []
+    for i in range(4, 8):
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-5)
+    np.testing.assert_allclose(clf.predict_proba(X[:3]), expected[:3], atol=1e-5)
+    assert len(sessions) == 1  # exported once, then reused
+    # New weights: the count starts again, the old session is not used.
+    with torch.no_grad():
+        next(clf.module_.parameters()).mul_(1.0)
+    clf.predict_proba(X[:1])
+    assert len(sessions) == 1
+
+
+@needs_onnx
+def test_a_failed_export_in_auto_warns_once_and_falls_back(fitted, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=4, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 1)
+
+    def broken(self, source):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(Predictor, "_onnx_session", broken)
+    with pytest.warns(RuntimeWarning, match="unsupported operator.*inference='eager'"):
+        proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict_proba(X)  # no second attempt
+
+
 def test_a_failed_compile_warns_once_and_falls_back_to_eager(fitted, small_chunks, monkeypatch):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
     X = make_lines(n=40, n_points=N_POINTS, seed=1)[0]
