@@ -475,14 +475,18 @@ def main(argv: list[str] | None = None) -> dict | None:
     groups += [(f"catalogue:{n}", None) for n in args.catalogue]
     groups += [(f"stream:{stream}", None) for stream in args.streams]
     groups += [("train", None), ("train-untuned", untuned), ("train-default", None)]
+    # Keras trains in every round too, next to skspectra's training, under the same load.
+    groups += [("keras", None)]
     rounds: dict[str, list] = {g: [] for g, _ in groups}
     for r in range(args.rounds):
         for group, env in groups if r % 2 == 0 else groups[::-1]:
             print(f"[round {r + 1}/{args.rounds}] {group} ...", flush=True)
-            rounds[group].append(_run_worker(group, cfg, env))
+            if group == "keras":
+                rounds[group].append(_run_keras(args.keras_python or sys.executable, args.n_points))
+            else:
+                rounds[group].append(_run_worker(group, cfg, env))
     merged = {g: _median_merge(v) for g, v in rounds.items()}
-    print("keras ...", flush=True)
-    keras = _run_keras(args.keras_python or sys.executable, args.n_points)
+    keras = merged["keras"]
 
     flops = network_flops(args.n_points)
     gflops = merged["matmul"]["gflops"]

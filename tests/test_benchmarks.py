@@ -32,3 +32,39 @@ def test_an_interrupted_fit_stops_the_accuracy_benchmark():
     method = Method("fake", "fake", True, lambda seed: _Interrupted(), {})
     with pytest.raises(KeyboardInterrupt, match="interrupted"):
         run_one(method, data, 0, lambda text: None, threads=1)
+
+
+def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
+    from benchmarks.speed import _median_merge, render_markdown
+
+    rounds = [
+        {"gflops": 100.0, "rates": {"1": 10.0}, "versions": {"keras": "3"}, "available": True},
+        {"gflops": 300.0, "rates": {"1": 30.0}, "versions": {"keras": "3"}, "available": True},
+        {"gflops": 200.0, "rates": {"1": 50.0}, "versions": {"keras": "3"}, "available": True},
+    ]
+    merged = _median_merge(rounds)
+    assert merged == {"gflops": 200.0, "rates": {"1": 30.0}, "versions": {"keras": "3"},
+                      "available": True}  # fmt: skip
+
+    stream = {
+        "batch": 128, "spectra": 40960, "total_s": 40.0, "spectra_per_s": 1024.0,
+        "first_calls_spectra_per_s": 800.0, "last_calls_spectra_per_s": 1500.0,
+        "slowest_call_s": 9.0, "slowest_call_at_spectra": 20096,
+    }  # fmt: skip
+    result = {
+        "finished": "now", "command": "x", "config": {"n_points": 2600, "batches": [1]},
+        "machine": {"cpu": "cpu", "usable_cores": 2, "versions": {"torch": "2"},
+                    "load_average_1min": 0.0},
+        "flops_per_spectrum": 1e8, "matmul_gflops": 200.0, "flop_limit_spectra_per_s": 2000.0,
+        "inference": {"raw eager": {"rates": {"1": 100.0}},
+                      "predict_proba auto": {"rates": {"1": 250.0}}},
+        "catalogue": {}, "streams": {"128:40960": stream, "1:3000": {"error": ["boom"]}},
+        "training": {"train": {"cross_entropy": 260.0, "soft_f1": 240.0}},
+        "keras": {"available": True, "versions": {"keras": "3", "tensorflow": "2"},
+                  "train_spectra_per_s": 130.0, "predict_spectra_per_s": 500.0},
+    }  # fmt: skip
+    table = render_markdown(result)
+    assert "| 128 | 40,960 | 800 | 1500 (75%) | 9.0 | 20,096 | 1024 |" in table
+    assert "| 1:3000 | failed: ['boom'] |" in table
+    assert "1: 2.50x" in table  # default over the raw forward
+    assert "phase 1 2.00x, phase 2 1.85x" in table  # over Keras
