@@ -257,18 +257,32 @@ def _run_keras(python: str, n_points: int) -> dict:
 
 
 def _median_merge(results: list[dict]) -> dict:
-    """One group's rounds merged: the median of every number, key by key."""
-    if len(results) == 1 or any("error" in r for r in results):
-        return results[0]
+    """One group's rounds merged: the median of every number, key by key, over the rounds that
+    worked (a Keras round without Keras, ``available: False``, or a worker's ``error``) and
+    have the key; whole numbers (counts, positions) take the lower median, one of the values."""
+    usable = [r for r in results if "error" not in r and r.get("available", True)]
+    if len(usable) <= 1:
+        return (usable or results)[0]
     merged: dict = {}
-    for key, value in results[0].items():
+    for key, value in usable[0].items():
+        values = [r[key] for r in usable if key in r]
         if isinstance(value, dict):
-            merged[key] = _median_merge([r[key] for r in results])
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            merged[key] = statistics.median(r[key] for r in results)
-        else:
+            merged[key] = _median_merge([v for v in values if isinstance(v, dict)])
+        elif isinstance(value, bool) or not isinstance(value, int | float):
             merged[key] = value
+        elif all(isinstance(v, int) for v in values):
+            merged[key] = statistics.median_low(values)
+        else:
+            merged[key] = statistics.median(values)
     return merged
+
+
+def _stream(text: str) -> str:
+    """A ``--streams`` value, BATCH:SPECTRA with two positive whole numbers."""
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected BATCH:SPECTRA, e.g. 128:40960, got {text!r}")
+    return text
 
 
 def render_markdown(result: dict) -> str:
@@ -437,9 +451,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument(
         "--streams",
         nargs="*",
-        default=["128:40960", "1:3000"],
+        type=_stream,
+        default=None,
         metavar="BATCH:SPECTRA",
-        help="spectra predicted in many calls of BATCH with the default backend (none: skip)",
+        help="spectra predicted in many calls of BATCH with the default backend (default: "
+        "128:40960 and single spectra, 1.5x as many as auto needs to switch to ONNX Runtime; "
+        "none: skip)",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
@@ -473,6 +490,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     groups = [("matmul", None), ("raw", untuned)]
     groups += [(f"predict:{b}", None) for b in args.backends]
     groups += [(f"catalogue:{n}", None) for n in args.catalogue]
+    if args.streams is None:
+        from skspectra.inference import AUTO_ONNX_VALUES
+
+        args.streams = ["128:40960", f"1:{3 * AUTO_ONNX_VALUES // (2 * args.n_points)}"]
     groups += [(f"stream:{stream}", None) for stream in args.streams]
     groups += [("train", None), ("train-untuned", untuned), ("train-default", None)]
     # Keras trains in every round too, next to skspectra's training, under the same load.

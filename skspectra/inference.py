@@ -26,15 +26,20 @@ parameter):
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
     spectrum points, e.g. 20,000 spectra of 2600 points), once the full chunks predicted
     eagerly with the same weights add up to that much over several calls (a survey classified
-    batch by batch), or once a compiled copy exists; ``"eager"`` otherwise. Calls of fewer
-    than ``AUTO_ONNX_BATCH`` spectra (a server answering one spectrum at a time) go to
-    ONNX Runtime once such calls with the same weights have added up to ``AUTO_ONNX_VALUES``
-    spectrum points (e.g. 2,000 single spectra of 2600 points), if the ``onnx`` extra is
-    installed. (Renting until the rent paid equals the price of buying: a compile or export is
-    started only after about as much time has gone into eager prediction as it costs.) A
-    failed compile or export warns once and falls back to eager.
+    batch by batch), or once a compiled copy exists, for calls of at least one full chunk;
+    ``"eager"`` otherwise. Calls of fewer than ``AUTO_ONNX_BATCH`` spectra (a server
+    answering one spectrum at a time) go to ONNX Runtime once such calls with the same weights
+    have added up to ``AUTO_ONNX_VALUES`` spectrum points (e.g. 2,000 single spectra of 2600
+    points), if the ``onnx`` extra is installed. (Renting until the rent paid equals the price
+    of buying: a compile or export is started only after about as much time has gone into
+    eager prediction as it costs.) A failed compile or export warns once and falls back to
+    eager; one failing does not stop the other. Only on CPU, for a
+    :class:`~skspectra.SpectrumResNet`.
 
-All backends give the eager forward's results within float32 round-off (about 1e-6).
+All backends give the eager forward's results within float32 round-off (about 1e-6 in
+probability; ONNX Runtime computes its softmax in float32, so a probability that eager gives as
+1e-40 can come out as 0). Under ``"auto"`` a long-running process may therefore return
+probabilities that differ in the sixth decimal from its first calls.
 
 On Linux with glibc, the first prediction or fit also raises glibc's ``malloc`` thresholds
 (:func:`tune_malloc`): the network's activation buffers (tens of MB) are otherwise returned to
@@ -52,6 +57,7 @@ import functools
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -305,6 +311,11 @@ def _weights_key(module: nn.Module) -> tuple:
     )
 
 
+def _count(counted: tuple, key: tuple) -> int:
+    """The spectrum points of a ``(weights key, points)`` count, if it is for ``key``."""
+    return counted[1] if counted[0] == key else 0
+
+
 @functools.cache
 def _onnx_installed() -> bool:
     """Whether the packages of the ``onnx`` extra are importable (looked up once, not imported)."""
@@ -345,6 +356,8 @@ class Predictor:
         # (weights key, spectrum points "auto" has run eagerly in calls under AUTO_ONNX_BATCH)
         self._small_values = (None, 0)
         self._onnx_failed = False
+        # Building a compiled copy or an ONNX session takes seconds: one thread at a time.
+        self._building = threading.Lock()
 
     @property
     def device(self) -> torch.device:
@@ -354,22 +367,30 @@ class Predictor:
 
     # -------------------------------------------------------------- choosing
     def backend_for(self, n_spectra: int, n_points: int, key: tuple | None = None) -> str:
-        """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use
-        (``key``: the module's :func:`_weights_key`, when the caller has it already)."""
+        """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use (with
+        the exporting estimator at hand, for ``"onnxruntime"``); ``key``: the module's
+        :func:`_weights_key`, when the caller has it already."""
         if self.backend != "auto":
             return self.backend
-        if self.device.type != "cpu" or self._compile_failed or not _can_convert(self.module):
+        if self.device.type != "cpu" or not _can_convert(self.module):
             return "eager"
-        if n_spectra * n_points >= AUTO_COMPILE_VALUES:
-            return "compile"
         key = _weights_key(self.module) if key is None else key
-        if self._compiled is not None and self._compiled[0] == key:
-            return "compile"
-        # Smaller calls count together, by the full chunks a compiled copy would run.
-        full = n_spectra // chunk_size(n_points) * chunk_size(n_points) * n_points
-        seen_key, seen = self._eager_values
-        adds_up = full and seen_key == key and seen + full >= AUTO_COMPILE_VALUES
-        return "compile" if adds_up else "eager"
+        chunk = chunk_size(n_points)
+        # A compiled copy runs full chunks only; smaller calls count together by those chunks.
+        if n_spectra >= chunk and not self._compile_failed:
+            full = n_spectra // chunk * chunk * n_points
+            if n_spectra * n_points >= AUTO_COMPILE_VALUES:
+                return "compile"
+            if self._compiled is not None and self._compiled[0] == key:
+                return "compile"
+            if _count(self._eager_values, key) + full >= AUTO_COMPILE_VALUES:
+                return "compile"
+        if n_spectra < AUTO_ONNX_BATCH and not self._onnx_failed and _onnx_installed():
+            if self._session is not None and self._session[0][0] == key:
+                return "onnxruntime"
+            if _count(self._small_values, key) + n_spectra * n_points >= AUTO_ONNX_VALUES:
+                return "onnxruntime"
+        return "eager"
 
     # -------------------------------------------------------------- running
     def proba(
@@ -388,31 +409,22 @@ class Predictor:
             self.module.eval()
         # The weights' key is computed once per call, and only when something depends on it.
         counts = self.backend == "auto" and self.device.type == "cpu"
-        counts = counts and not self._compile_failed and _can_convert(self.module)
+        counts = counts and _can_convert(self.module)
         copies = self._compiled is not None or self._fold or counts
         key = _weights_key(self.module) if copies else None
         backend = self.backend_for(n, n_points, key)
-        if counts and backend == "eager" and onnx_source is not None:
-            backend = self._small_calls_backend(n, n_points, key)
+        if backend == "onnxruntime" and self.backend == "auto":
+            backend = self._start_onnx(onnx_source)
         if backend == "onnxruntime":
-            if self.backend == "onnxruntime":
-                return self._proba_onnx(X, onnx_source)
-            try:
-                return self._proba_onnx(X, onnx_source)
-            except Exception as exc:  # an export the installed onnx packages cannot do
-                self._onnx_failed = True
-                warnings.warn(
-                    f"Exporting the network to ONNX Runtime failed ({type(exc).__name__}: "
-                    f"{exc}); predicting with the plain (eager) forward instead. Pass "
-                    "inference='eager' to skip the attempt.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                backend = "eager"
+            return self._proba_onnx(X, onnx_source)
         chunk = chunk_size(n_points)
-        if counts and backend == "eager":
-            seen = self._eager_values[1] if self._eager_values[0] == key else 0
-            self._eager_values = (key, seen + n // chunk * chunk * n_points)
+        if counts and backend == "eager":  # what auto has run eagerly with these weights
+            self._eager_values = (
+                key,
+                _count(self._eager_values, key) + n // chunk * chunk * n_points,
+            )
+            if n < AUTO_ONNX_BATCH:
+                self._small_values = (key, _count(self._small_values, key) + n * n_points)
         compiled = self._compiled_module(chunk, n_points, key) if backend == "compile" else None
         eager = self._folded_module(key) if self._fold else self.module
         small = self._small_forward(eager) if n % chunk < SMALL_BATCH else None
@@ -437,18 +449,24 @@ class Predictor:
                 out.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(out)
 
-    def _small_calls_backend(self, n_spectra: int, n_points: int, key: tuple) -> str:
-        """``"onnxruntime"`` for a call under ``AUTO_ONNX_BATCH`` spectra once such calls with
-        these weights have added up to ``AUTO_ONNX_VALUES`` points (or a session for them
-        exists) and ONNX Runtime is installed; ``"eager"`` otherwise (the call is counted)."""
-        if n_spectra >= AUTO_ONNX_BATCH or self._onnx_failed or not _onnx_installed():
+    def _start_onnx(self, onnx_source) -> str:
+        """For ``"auto"``: the ONNX Runtime session built (``"onnxruntime"``), or ``"eager"``
+        when there is no estimator to export or the export fails (warned once)."""
+        if onnx_source is None:
             return "eager"
-        if self._session is not None and self._session[0][0] == key:
-            return "onnxruntime"
-        seen_key, seen = self._small_values
-        seen = (seen if seen_key == key else 0) + n_spectra * n_points
-        self._small_values = (key, seen)
-        return "onnxruntime" if seen >= AUTO_ONNX_VALUES else "eager"
+        try:
+            self._onnx_session(onnx_source)
+        except Exception as exc:  # an export the installed onnx packages cannot do
+            self._onnx_failed = True
+            warnings.warn(
+                f"Exporting the network to ONNX Runtime failed ({type(exc).__name__}: {exc}); "
+                "predicting with the plain (eager) forward instead. Pass inference='eager' "
+                "to skip the attempt.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return "eager"
+        return "onnxruntime"
 
     def _folded_module(self, key: tuple):
         if self._folded is None or self._folded[0] != key:
@@ -465,23 +483,24 @@ class Predictor:
 
     def _compiled_module(self, chunk: int, n_points: int, key: tuple | None = None):
         key = _weights_key(self.module) if key is None else key
-        if self._compiled is not None and self._compiled[:2] == (key, chunk):
-            return self._compiled[2]
-        self._compiled = None
-        try:
-            compiled = self._compile(chunk, n_points)
-        except Exception as exc:  # no C++ compiler, an unsupported platform, a torch bug
-            self._compile_failed = True
-            warnings.warn(
-                f"Compiling the network failed ({type(exc).__name__}: {exc}); predicting "
-                "with the plain (eager) forward instead. Pass inference='eager' to skip the "
-                "attempt.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return None
-        self._compiled = (key, chunk, compiled)
-        return compiled
+        with self._building:
+            if self._compiled is not None and self._compiled[:2] == (key, chunk):
+                return self._compiled[2]
+            self._compiled = None
+            try:
+                compiled = self._compile(chunk, n_points)
+            except Exception as exc:  # no C++ compiler, an unsupported platform, a torch bug
+                self._compile_failed = True
+                warnings.warn(
+                    f"Compiling the network failed ({type(exc).__name__}: {exc}); predicting "
+                    "with the plain (eager) forward instead. Pass inference='eager' to skip "
+                    "the attempt.",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return None
+            self._compiled = (key, chunk, compiled)
+            return compiled
 
     def _compile(self, chunk: int, n_points: int):
         import torch._inductor.config as inductor_config
@@ -523,12 +542,15 @@ class Predictor:
             ) from exc
         from .export import to_onnx
 
-        with tempfile.TemporaryDirectory() as folder:
-            path = to_onnx(onnx_source, Path(folder) / "model.onnx")
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
-            session = onnxruntime.InferenceSession(
-                path.read_bytes(), options, providers=["CPUExecutionProvider"]
-            )
-        self._session = (key, session)
-        return session
+        with self._building:
+            if self._session is not None and self._session[0] == key:  # built meanwhile
+                return self._session[1]
+            with tempfile.TemporaryDirectory() as folder:
+                path = to_onnx(onnx_source, Path(folder) / "model.onnx")
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = torch.get_num_threads()
+                session = onnxruntime.InferenceSession(
+                    path.read_bytes(), options, providers=["CPUExecutionProvider"]
+                )
+            self._session = (key, session)
+            return session

@@ -45,6 +45,11 @@ def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
     merged = _median_merge(rounds)
     assert merged == {"gflops": 200.0, "rates": {"1": 30.0}, "versions": {"keras": "3"},
                       "available": True}  # fmt: skip
+    # A round without Keras, or that failed, is left out; whole numbers stay one of theirs.
+    rounds = [{"available": False, "reason": "no keras"}, {"n": 2, "x": 1.0}, {"n": 5, "x": 3.0},
+              {"error": ["boom"]}]  # fmt: skip
+    assert _median_merge(rounds) == {"n": 2, "x": 2.0}
+    assert _median_merge(rounds[:1]) == {"available": False, "reason": "no keras"}
 
     stream = {
         "batch": 128, "spectra": 40960, "total_s": 40.0, "spectra_per_s": 1024.0,

@@ -87,7 +87,7 @@ def test_compiled_copy_equals_eager_and_is_compiled_once(fitted, small_chunks, m
     assert len(compiles) == 3
 
 
-def test_auto_compiles_only_for_large_calls(fitted, monkeypatch):
+def test_auto_compiles_only_for_large_calls(fitted, small_chunks, monkeypatch):
     clf, _ = fitted
     predictor = Predictor(clf.module_, "auto")
     monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 1000 * N_POINTS)
@@ -125,7 +125,9 @@ def test_auto_compiles_once_repeated_calls_add_up(fitted, small_chunks, monkeypa
     assert compiles == []
     np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)  # 48 >= 40
     assert compiles == [16]
-    assert clf._predictor().backend_for(1, N_POINTS) == "compile"  # the copy now serves all
+    predictor = clf._predictor()
+    assert predictor.backend_for(16, N_POINTS) == "compile"  # the copy serves full chunks
+    assert predictor.backend_for(15, N_POINTS) != "compile"  # but not smaller calls
     clf.predict_proba(X)
     assert compiles == [16]  # compiled once
 
@@ -167,11 +169,11 @@ def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
     assert len(sessions) == 1
 
 
-@needs_onnx
 def test_a_failed_export_in_auto_warns_once_and_falls_back(fitted, monkeypatch):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
     X = make_lines(n=4, n_points=N_POINTS, seed=1)[0]
     monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 1)
+    monkeypatch.setattr(inference, "_onnx_installed", lambda: True)
 
     def broken(self, source):
         raise RuntimeError("unsupported operator")
@@ -183,6 +185,33 @@ def test_a_failed_export_in_auto_warns_once_and_falls_back(fitted, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf.predict_proba(X)  # no second attempt
+
+
+@needs_onnx
+@pytest.mark.parametrize("compiles", [True, False])
+def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_one(
+    fitted, small_chunks, monkeypatch, compiles
+):
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 16 * N_POINTS)
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
+
+    def fake_compile(self, chunk, n_points):
+        if not compiles:
+            raise RuntimeError("no C++ compiler")
+        return lambda x: self.module(x) * 1.0
+
+    monkeypatch.setattr(Predictor, "_compile", fake_compile)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.predict_proba(X)  # a full chunk: auto compiles (or fails to, and runs eagerly)
+    assert [str(w.message).startswith("Compiling") for w in caught] == ([] if compiles else [True])
+    assert (clf._predictor()._compiled is not None) == compiles
+    clf.predict_proba(X[:1])
+    proba = clf.predict_proba(X[1:2])  # two single spectra: ONNX Runtime either way
+    assert clf._predictor()._session is not None
+    np.testing.assert_allclose(proba, eager_proba(clf, X[1:2]), atol=1e-5)
 
 
 def test_a_failed_compile_warns_once_and_falls_back_to_eager(fitted, small_chunks, monkeypatch):
