@@ -52,6 +52,12 @@ _AUTO_VALIDATION_MIN_CLASS = 50
 _AUTO_CENTER_SPREAD = 0.05
 _SPREAD_CHUNK_VALUES = 1 << 22  # values per chunk of the spread computation (32 MB in float64)
 
+# mixup="auto": Beta(alpha, alpha) mixing with this alpha when the classifier centres its input.
+# Screened with 3 seeds (benchmarks/results/accuracy.md): centred sets gained (UCR Meat 0.883 ->
+# 0.939, OliveOil 0.856 -> 0.944 accuracy); sets of varied spectra lost (Beef 0.811 -> 0.767,
+# Strawberry 0.960 -> 0.948) or stayed level (Rock 0.813 -> 0.807).
+_AUTO_MIXUP_ALPHA = 0.4
+
 # augment=True: these settings (never modified: each call draws from torch's generator).
 _DEFAULT_AUGMENTATION = SpectrumAugmentation()
 
@@ -178,6 +184,17 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         sets of varied spectra (UCR Beef, Rock) it lowered it, so ``"auto"`` leaves those
         alone. The augmentation (``augment``) then perturbs the centred spectra, i.e. the
         departures from the mean. The seed: ``False``.
+    mixup : "auto", float or None, default="auto"
+        Mixup (Zhang et al. 2018, "mixup: beyond empirical risk minimization"): every training
+        batch is replaced by ``lam * X + (1 - lam) * X[perm]`` for a random pairing ``perm``
+        and ``lam`` drawn from Beta(``mixup``, ``mixup``), and the loss by the same mix of the
+        losses against both labels, in both phases. A float sets that alpha (0.2-0.4 is
+        usual); ``None`` or 0: off. ``"auto"``: alpha 0.4 when the classifier centres its input
+        (see ``center``), off otherwise: mixing two nearly alike spectra gives a plausible one.
+        On the centred UCR sets it raised the accuracy from 0.883 to 0.939 (Meat) and from
+        0.856 to 0.944 (OliveOil); on varied spectra it lowered it (Beef 0.811 -> 0.767,
+        Strawberry 0.960 -> 0.948; means of 3 seeds, ``benchmarks/results/accuracy.md``).
+        The seed: ``None``.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the batch sampler, weight initialisation and dropout. With an int, a
         fit on CPU is reproducible to the bit. The global torch random state is left as it was.
@@ -294,6 +311,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         ],
         "augment": ["boolean", None, callable],
         "center": ["boolean", StrOptions({"auto"})],
+        "mixup": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left"), None],
         "random_state": ["random_state"],
         "checkpoint_dir": [None, str, os.PathLike],
         "inference": [StrOptions(set(BACKENDS))],
@@ -313,6 +331,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         validation_split="auto",
         augment=True,
         center="auto",
+        mixup="auto",
         random_state=None,
         checkpoint_dir=None,
         inference: str = "auto",
@@ -343,6 +362,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         self.validation_split = validation_split
         self.augment = augment
         self.center = center
+        self.mixup = mixup
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.inference = inference
@@ -733,7 +753,38 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             with torch.no_grad():
                 Xi = augment(to_tensor(Xi, device=self.device))
             batch = (Xi, yi)
-        return super().train_step(batch, **fit_params)
+        alpha = self._mixup_alpha()
+        if not alpha:
+            return super().train_step(batch, **fit_params)
+        Xi, yi = batch
+        Xi = to_tensor(Xi, device=self.device)
+        lam = float(torch.distributions.Beta(alpha, alpha).sample())
+        perm = torch.randperm(len(Xi))
+        with torch.no_grad():
+            Xi = lam * Xi + (1 - lam) * Xi[perm.to(Xi.device)]
+        self._mixing = (lam, perm)  # read by get_loss during this step
+        try:
+            return super().train_step((Xi, yi), **fit_params)
+        finally:
+            self._mixing = None
+
+    def _mixup_alpha(self) -> float:
+        """The Beta distribution's alpha of ``mixup`` for this fit (0: no mixing)."""
+        if self.mixup == "auto":
+            return _AUTO_MIXUP_ALPHA if self._input_mean() is not None else 0.0
+        return float(self.mixup or 0.0)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """skorch's loss; during a mixup training step, the same mix of the losses against
+        both labels of every mixed spectrum."""
+        mixing = getattr(self, "_mixing", None) if training else None
+        if mixing is None:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        lam, perm = mixing
+        other = y_true[perm.to(y_true.device)] if torch.is_tensor(y_true) else y_true[perm]
+        return lam * super().get_loss(y_pred, y_true, X=X, training=training) + (
+            1 - lam
+        ) * super().get_loss(y_pred, other, X=X, training=training)
 
     # ------------------------------------------------------------------ epoch hooks
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):

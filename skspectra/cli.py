@@ -111,6 +111,19 @@ def _parse_fractions(text: str | None):
     return fractions
 
 
+def _mixup(text: str):
+    """``--mixup``: "auto", "off" (alpha 0) or a non-negative alpha."""
+    if text in ("auto", "off"):
+        return 0.0 if text == "off" else "auto"
+    try:
+        alpha = float(text)
+    except ValueError:
+        alpha = -1.0
+    if not alpha >= 0:
+        raise argparse.ArgumentTypeError(f"expected auto, off or an alpha >= 0, got {text!r}")
+    return alpha
+
+
 def _build_pipeline(args):
     from sklearn.pipeline import make_pipeline
 
@@ -128,6 +141,8 @@ def _build_pipeline(args):
         params["augment"] = args.augment
     if args.center is not None:
         params["center"] = {"auto": "auto", "on": True, "off": False}[args.center]
+    if args.mixup is not None:
+        params["mixup"] = args.mixup
     validation = args.validation_split
     if validation != "auto":
         validation = float(validation) if float(validation) > 0 else None
@@ -465,6 +480,13 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
         choices=["auto", "on", "off"],
         help="subtract the training spectra's mean spectrum; auto: when they are nearly alike "
         "(default: the classifier's)",
+    )
+    g.add_argument(
+        "--mixup",
+        type=_mixup,
+        metavar="{auto,off,ALPHA}",
+        help="mix pairs of training spectra and their labels, Beta(ALPHA, ALPHA); auto: alpha "
+        "0.4 when the spectra are centred (default: the classifier's)",
     )
     g.add_argument(
         "--scaler",

@@ -13,8 +13,8 @@ __all__ = ["SEED_PARAMS", "seed_pipeline"]
 #: The classifier parameters of the contest's reference model (the project's ``SEED_MODEL.md``):
 #: batches of 160, 50 epochs of 500 batches with cross-entropy at 1e-3, then 50 with the soft
 #: macro-F1 loss at 1e-4, 20 % held out to pick the best epoch, the network of 8 blocks with 7
-#: pools and 0.5 dropout over whole positions, no batch normalisation, no augmentation and no
-#: centring.
+#: pools and 0.5 dropout over whole positions, no batch normalisation, no augmentation, no
+#: centring and no mixup.
 SEED_PARAMS = {
     "batch_size": 160,
     "lr": 1e-3,
@@ -26,6 +26,7 @@ SEED_PARAMS = {
     "class_fractions": None,
     "augment": False,
     "center": False,
+    "mixup": None,
     "module__filters": SEED_FILTERS,
     "module__dilations": SEED_DILATIONS,
     "module__kernel_size": 3,

@@ -458,10 +458,110 @@ def test_center_must_be_a_bool_or_auto():
 
 def test_centring_in_fit_equals_fitting_centred_spectra():
     X, y = make_alike()
-    params = {**FAST, "max_epochs": 2, "f1_epochs": 1}
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "mixup": None}
     centred = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
     manual = SpectrumCNNClassifier(**params, center=False, random_state=0)
     manual.fit(X - centred.input_mean_, y)
     for name, value in centred.module_.state_dict().items():
         assert torch.equal(value, manual.module_.state_dict()[name]), name
     assert centred.history[:, "valid_f1"] == manual.history[:, "valid_f1"]
+
+
+# ---------------------------------------------------------------------- mixup
+class _TrainingInputs(Callback):
+    """Records the spectra every training forward pass sees."""
+
+    def initialize(self):
+        self.seen = []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.hook = net.module_.register_forward_pre_hook(
+                lambda module, args: self.seen.append(args[0].detach().clone())
+            )
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.hook.remove()
+
+
+@pytest.mark.parametrize("mixup", [None, 0.4])
+def test_mixup_trains_on_mixtures_of_pairs_of_spectra(mixup):
+    X, y = make_lines(n=40, n_points=32)
+    record = _TrainingInputs()
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "validation_split": None}
+    SpectrumCNNClassifier(
+        **params, augment=False, center=False, mixup=mixup, callbacks=[record], random_state=0
+    ).fit(X, y)
+    rows = torch.from_numpy(X)
+    seen = torch.cat(record.seen).squeeze(1)
+    exact = (seen[:, None, :] == rows[None, :, :]).all(dim=2).any(dim=1)
+    if mixup is None:
+        assert exact.all()  # every spectrum seen is a training spectrum
+        return
+    assert not exact.all()
+    # A mixed spectrum is lam * a + (1 - lam) * b for two training spectra a and b.
+    batch = record.seen[0].squeeze(1)
+    lam_times = []
+    for row in batch[~exact[: len(batch)]][:5]:
+        found = False
+        for a in rows:
+            for b in rows:
+                d = a - b
+                if not d.abs().max() > 1e-6:
+                    continue
+                lam = float(((row - b) @ d) / (d @ d))
+                if 0 <= lam <= 1 and torch.allclose(lam * a + (1 - lam) * b, row, atol=1e-5):
+                    found = True
+                    lam_times.append(lam)
+                    break
+            if found:
+                break
+        assert found
+    assert len(set(round(v, 6) for v in lam_times)) <= 2  # one lam per batch (or 1 - lam)
+
+
+def test_mixup_loss_mixes_the_losses_against_both_labels():
+    X, y = make_lines(n=40, n_points=32)
+    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0}, random_state=0)
+    clf.fit(X, y)
+    y_pred = torch.randn(6, 3)
+    y_true = torch.tensor([0, 1, 2, 0, 1, 2])
+    perm = torch.tensor([3, 4, 5, 0, 1, 2])
+    ce = torch.nn.functional.cross_entropy
+    clf._mixing = (0.3, perm)
+    try:
+        mixed = clf.get_loss(y_pred, y_true, training=True)
+        plain = clf.get_loss(y_pred, y_true, training=False)  # validation: never mixed
+    finally:
+        clf._mixing = None
+    expected = 0.3 * ce(y_pred, y_true) + 0.7 * ce(y_pred, y_true[perm])
+    assert torch.allclose(mixed, expected)
+    assert torch.allclose(plain, ce(y_pred, y_true))
+
+
+def test_auto_mixup_follows_the_centring():
+    params = {**FAST, "max_epochs": 1, "f1_epochs": 0}
+    alike = SpectrumCNNClassifier(**params, random_state=0).fit(*make_alike())
+    varied = SpectrumCNNClassifier(**params, random_state=0).fit(*make_lines(n=40, n_points=32))
+    assert alike.input_mean_ is not None and alike._mixup_alpha() == 0.4
+    assert varied.input_mean_ is None and varied._mixup_alpha() == 0.0
+    forced = SpectrumCNNClassifier(**params, mixup=0.2, random_state=0).fit(*make_lines(n=40))
+    assert forced._mixup_alpha() == 0.2
+
+
+def test_a_fit_with_mixup_is_reproducible():
+    X, y = make_alike()
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1}
+    first = SpectrumCNNClassifier(**params, random_state=3).fit(X, y)
+    second = SpectrumCNNClassifier(**params, random_state=3).fit(X, y)
+    assert first._mixup_alpha() > 0
+    for name, value in first.module_.state_dict().items():
+        assert torch.equal(value, second.module_.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("mixup", [-0.1, "yes"])
+def test_mixup_must_be_auto_none_or_a_non_negative_alpha(mixup):
+    with pytest.raises(ValueError, match="mixup"):
+        SpectrumCNNClassifier(mixup=mixup).fit(*make_lines(n=20, n_points=32))

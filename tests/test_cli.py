@@ -204,15 +204,17 @@ def test_predict_decides_auto_inference_on_the_whole_catalogue(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("flags", "norm", "augmented", "center"),
+    ("flags", "norm", "augmented", "center", "mixup"),
     [
-        ([], "default", "default", "default"),
-        (["--norm", "none", "--no-augment", "--center", "off"], None, False, False),
-        (["--norm", "batch", "--augment", "--center", "on"], "batch", True, True),
-        (["--center", "auto"], "default", "default", "auto"),
+        ([], "default", "default", "default", "default"),
+        (["--norm", "none", "--no-augment", "--center", "off", "--mixup", "off"], None, False,
+         False, 0.0),
+        (["--norm", "batch", "--augment", "--center", "on", "--mixup", "0.2"], "batch", True,
+         True, 0.2),
+        (["--center", "auto", "--mixup", "auto"], "default", "default", "auto", "auto"),
     ],
-)
-def test_train_options_reach_the_classifier(flags, norm, augmented, center):
+)  # fmt: skip
+def test_train_options_reach_the_classifier(flags, norm, augmented, center, mixup):
     from skspectra import SpectrumCNNClassifier
     from skspectra.cli import _build_pipeline, build_parser
 
@@ -223,3 +225,13 @@ def test_train_options_reach_the_classifier(flags, norm, augmented, center):
     assert clf.get_params().get("module__norm") == expected_norm
     assert clf.augment is (defaults["augment"] if augmented == "default" else augmented)
     assert clf.center == (defaults["center"] if center == "default" else center)
+    assert clf.mixup == (defaults["mixup"] if mixup == "default" else mixup)
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "nan"])
+def test_a_bad_mixup_alpha_is_refused_by_the_parser(value, capsys):
+    from skspectra.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", "--mixup", value])
+    assert "expected auto, off or an alpha >= 0" in capsys.readouterr().err
