@@ -146,8 +146,8 @@ def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
     sessions = []
     original = Predictor._onnx_session
 
-    def counting(self, source):
-        session = original(self, source)
+    def counting(self, source, key):
+        session = original(self, source, key)
         if session not in sessions:
             sessions.append(session)
         return session
@@ -175,7 +175,7 @@ def test_a_failed_export_in_auto_warns_once_and_falls_back(fitted, monkeypatch):
     monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 1)
     monkeypatch.setattr(inference, "_onnx_installed", lambda: True)
 
-    def broken(self, source):
+    def broken(self, source, key):
         raise RuntimeError("unsupported operator")
 
     monkeypatch.setattr(Predictor, "_onnx_session", broken)
