@@ -285,6 +285,14 @@ def _stream(text: str) -> str:
     return text
 
 
+def _rows(entries: dict, row) -> list[str]:
+    """Table rows, ``row(name, entry)`` for each entry that worked, "failed" for the others."""
+    return [
+        f"| {name} | failed: {entry['error']} |" if "error" in entry else row(name, entry)
+        for name, entry in entries.items()
+    ]
+
+
 def render_markdown(result: dict) -> str:
     limit = result["flop_limit_spectra_per_s"]
     batches = result["config"]["batches"]
@@ -330,15 +338,14 @@ def render_markdown(result: dict) -> str:
         "input (MB) | peak memory above it (MB) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for n, entry in result["catalogue"].items():
-        if "error" in entry:
-            lines.append(f"| {n} | failed: {entry['error']} |")
-            continue
-        lines.append(
+    lines += _rows(
+        result["catalogue"],
+        lambda n, entry: (
             f"| {n} | {entry['first_call_s']:.1f} | {entry['second_call_s']:.1f} | "
             f"{entry['spectra_per_s']:.0f} | {entry['spectra_per_s'] / limit:.0%} | "
             f"{entry['input_mb']:.0f} | {entry['peak_rss_growth_mb']:.0f} |"
-        )
+        ),
+    )
     if result.get("streams"):
         lines += [
             "",
@@ -352,17 +359,17 @@ def render_markdown(result: dict) -> str:
             "slowest call (s) | after spectra | all calls, spectra/s |",
             "|---|---|---|---|---|---|---|",
         ]
-        for name, entry in result["streams"].items():
-            if "error" in entry:
-                lines.append(f"| {name} | failed: {entry['error']} |")
-                continue
-            last = entry["last_calls_spectra_per_s"]
-            lines.append(
+        lines += _rows(
+            result["streams"],
+            lambda name, entry: (
                 f"| {entry['batch']} | {entry['spectra']:,} | "
-                f"{entry['first_calls_spectra_per_s']:.0f} | {last:.0f} ({last / limit:.0%}) | "
+                f"{entry['first_calls_spectra_per_s']:.0f} | "
+                f"{entry['last_calls_spectra_per_s']:.0f} "
+                f"({entry['last_calls_spectra_per_s'] / limit:.0%}) | "
                 f"{entry['slowest_call_s']:.1f} | {entry['slowest_call_at_spectra']:,} | "
                 f"{entry['spectra_per_s']:.0f} |"
-            )
+            ),
+        )
     lines += [
         "",
         f"## Training (batch {TRAIN_BATCH}), spectra/s",

@@ -169,24 +169,6 @@ def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
     assert len(sessions) == 1
 
 
-def test_a_failed_export_in_auto_warns_once_and_falls_back(fitted, monkeypatch):
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=4, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 1)
-    monkeypatch.setattr(inference, "_onnx_installed", lambda: True)
-
-    def broken(self, source, key):
-        raise RuntimeError("unsupported operator")
-
-    monkeypatch.setattr(Predictor, "_onnx_session", broken)
-    with pytest.warns(RuntimeWarning, match="unsupported operator.*inference='eager'"):
-        proba = clf.predict_proba(X)
-    np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-6)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        clf.predict_proba(X)  # no second attempt
-
-
 @needs_onnx
 @pytest.mark.parametrize("compiles", [True, False])
 def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_one(
@@ -214,16 +196,26 @@ def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_on
     np.testing.assert_allclose(proba, eager_proba(clf, X[1:2]), atol=1e-5)
 
 
-def test_a_failed_compile_warns_once_and_falls_back_to_eager(fitted, small_chunks, monkeypatch):
+@pytest.mark.parametrize(
+    ("builder", "threshold", "n", "message"),
+    [
+        ("_compile", "AUTO_COMPILE_VALUES", 40, "Compiling.*no C\\+\\+ compiler"),
+        ("_onnx_session", "AUTO_ONNX_VALUES", 4, "Exporting.*no C\\+\\+ compiler"),
+    ],
+)
+def test_a_failed_compile_or_export_warns_once_and_falls_back_to_eager(
+    fitted, small_chunks, monkeypatch, builder, threshold, n, message
+):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=40, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 1)
+    X = make_lines(n=n, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, threshold, 1)
+    monkeypatch.setattr(inference, "_onnx_installed", lambda: True)
 
-    def broken(self, chunk, n_points):
+    def broken(self, *args):
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(Predictor, "_compile", broken)
-    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler.*inference='eager'"):
+    monkeypatch.setattr(Predictor, builder, broken)
+    with pytest.warns(RuntimeWarning, match=message + ".*inference='eager'"):
         proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-6)
     with warnings.catch_warnings():
