@@ -374,13 +374,18 @@ class Predictor:
         return torch.device("cpu") if first is None else first.device
 
     # -------------------------------------------------------------- choosing
+    def _adapts(self) -> bool:
+        """Whether ``"auto"`` may switch this module to a compiled copy or ONNX Runtime (on
+        CPU, a :class:`~skspectra.SpectrumResNet`), counting what it has run eagerly."""
+        return self.backend == "auto" and self.device.type == "cpu" and _can_convert(self.module)
+
     def backend_for(self, n_spectra: int, n_points: int, key: tuple | None = None) -> str:
         """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use (with
         the exporting estimator at hand, for ``"onnxruntime"``); ``key``: the module's
         :func:`_weights_key`, when the caller has it already."""
         if self.backend != "auto":
             return self.backend
-        if self.device.type != "cpu" or not _can_convert(self.module):
+        if not self._adapts():
             return "eager"
         key = _weights_key(self.module) if key is None else key
         chunk = chunk_size(n_points)
@@ -416,8 +421,7 @@ class Predictor:
         if self.module.training:  # eval() walks every submodule: skip it when already done
             self.module.eval()
         # The weights' key is computed once per call, and only when something depends on it.
-        counts = self.backend == "auto" and self.device.type == "cpu"
-        counts = counts and _can_convert(self.module)
+        counts = self._adapts()
         copies = self._compiled is not None or self._fold or counts
         copies = copies or self.backend == "onnxruntime"
         key = _weights_key(self.module) if copies else None
