@@ -124,6 +124,19 @@ def _mixup(text: str):
     return alpha
 
 
+def _batch_size(text: str):
+    """``--batch-size``: "auto" or a positive whole number."""
+    if text == "auto":
+        return text
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {text!r}")
+    return size
+
+
 def _build_pipeline(args):
     from sklearn.pipeline import make_pipeline
 
@@ -446,7 +459,13 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     )
     g.add_argument("--lr", type=float, default=1e-3, help="phase-1 learning rate")
     g.add_argument("--f1-lr", type=float, default=1e-4, help="phase-2 learning rate")
-    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default="auto",
+        help="spectra per training batch, or auto: a third of the training spectra within "
+        "16-64 (default %(default)s)",
+    )
     g.add_argument("--batches-per-epoch", type=int, help="default: one pass (at least 10)")
     g.add_argument(
         "--class-fractions",

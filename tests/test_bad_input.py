@@ -85,6 +85,7 @@ def test_wrong_parameters_are_named():
         ({"class_fractions": "even"}, "class_fractions"),
         ({"validation_split": 1.5}, "validation_split"),
         ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": "large"}, "batch_size"),
     ]:
         with pytest.raises(ValueError, match=phrase):
             SpectrumCNNClassifier(**{**FAST, **params}).fit(X_GOOD, Y_GOOD)

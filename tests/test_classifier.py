@@ -31,7 +31,7 @@ class Recorder(Callback):
     def initialize(self):
         # Trailing underscores keep the records out of get_params (and so out of clone).
         self.criteria_, self.lrs_, self.weights_, self.valid_index_ = [], [], [], []
-        self.start_weights_, self.batch_labels_ = [], []
+        self.start_weights_, self.batch_labels_, self.valid_sizes_ = [], [], []
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -46,6 +46,8 @@ class Recorder(Callback):
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if training:
             self.batch_labels_.append(batch[1].numpy().copy())
+        else:
+            self.valid_sizes_.append(len(batch[1]))
 
     def on_epoch_end(self, net, **kwargs):
         self.weights_.append(_state(net))
@@ -217,6 +219,25 @@ def test_balanced_fractions_and_plain_shuffling():
     # One pass over the 96 training spectra is 12 batches, each index seen once.
     assert len(rec.batch_labels_) == 12
     assert sum(len(b) for b in rec.batch_labels_) == 96
+
+
+@pytest.mark.parametrize(
+    ("n", "split", "expected"),
+    [(30, None, 16), (40, 0.25, 16), (150, None, 50), (200, None, 64), (400, 0.2, 64)],
+)
+def test_auto_batch_size_is_a_third_of_the_training_spectra_within_16_to_64(n, split, expected):
+    X, y = make_lines(n=n)
+    rec = Recorder()
+    SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto", "validation_split": split},
+        batches_per_epoch=2,
+        random_state=0,
+        callbacks=[("rec", rec)],
+    ).fit(X, y)
+    assert [len(b) for b in rec.batch_labels_] == [expected, expected]
+    if split is not None:  # validation in batches of 64, the last one shorter
+        n_valid = round(n * split)
+        assert rec.valid_sizes_ == [64] * (n_valid // 64) + [n_valid % 64] * (n_valid % 64 > 0)
 
 
 def test_validation_split_by_splitter_and_none():

@@ -235,3 +235,22 @@ def test_a_bad_mixup_alpha_is_refused_by_the_parser(value, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", "--mixup", value])
     assert "expected auto, off or an alpha >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("value", "expected"), [("auto", "auto"), ("24", 24)])
+def test_batch_size_flag_takes_auto_or_a_number(value, expected):
+    from skspectra.cli import _build_pipeline, build_parser
+
+    args = build_parser().parse_args(
+        ["train", "data.npy", "--out", "m.joblib", "--batch-size", value]
+    )
+    assert _build_pipeline(args)[-1].batch_size == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "big"])
+def test_a_bad_batch_size_is_refused_by_the_parser(value, capsys):
+    from skspectra.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", "--batch-size", value])
+    assert "expected auto or a whole number >= 1" in capsys.readouterr().err
