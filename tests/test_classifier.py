@@ -229,7 +229,13 @@ def test_auto_batch_size_is_a_third_of_the_training_spectra_within_16_to_64(n, s
     X, y = make_lines(n=n)
     rec = Recorder()
     SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto", "validation_split": split},
+        **{
+            **FAST,
+            "max_epochs": 1,
+            "f1_epochs": 0,
+            "batch_size": "auto",
+            "validation_split": split,
+        },
         batches_per_epoch=2,
         random_state=0,
         callbacks=[("rec", rec)],
