@@ -162,7 +162,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         so 64 from 192 training spectra up and 16 to 20 on sets of a few dozen, where smaller,
         noisier steps generalised better (UCR Rock 0.813 -> 0.853, OliveOil 0.911 -> 0.944,
         Meat 0.950 -> 0.967, Beef 0.811 -> 0.789 accuracy, means of 3 seeds;
-        ``benchmarks/results/accuracy.md``) and fit faster. Validation runs in batches of 64. The seed: 160.
+        ``benchmarks/results/accuracy.md``) and fit faster. Validation runs in batches of 64.
+        The seed: 160.
     class_fractions : None, "balanced" or mapping, default=None
         Composition of every training batch. ``None``: plain shuffling. ``"balanced"``: equal
         numbers of each class. A mapping ``label -> fraction`` (e.g. the contest's
