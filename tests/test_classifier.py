@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
@@ -311,6 +312,27 @@ def test_pipeline_grid_search_in_two_processes_matches_one():
         results.append(search.cv_results_["mean_test_score"])
     assert results[0].min() > 0.8
     np.testing.assert_allclose(results[0], results[1], atol=0.02)
+
+
+def test_a_soft_voting_ensemble_of_seeds_averages_its_members():
+    # The README's recipe for small sets: networks that differ only in their seed, soft voting.
+    X, y = make_lines(n=90)
+    members = [
+        (
+            f"net{seed}",
+            make_pipeline(FluxScaler(), SpectrumCNNClassifier(**FAST, random_state=seed)),
+        )
+        for seed in range(3)
+    ]
+    vote = VotingClassifier(members, voting="soft").fit(X, y)
+    proba = vote.predict_proba(X)
+    mean = np.mean([m.predict_proba(X) for m in vote.estimators_], axis=0)
+    np.testing.assert_allclose(proba, mean, rtol=1e-6)
+    assert not np.allclose(
+        vote.estimators_[0].predict_proba(X), vote.estimators_[1].predict_proba(X)
+    )
+    assert set(vote.predict(X)) <= {"galaxy", "qso", "star"}
+    assert (vote.predict(X) == y).mean() > 0.9
 
 
 def test_joblib_round_trip_in_a_fresh_process(tmp_path, fitted):
