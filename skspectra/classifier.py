@@ -163,7 +163,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         noisier steps generalised better (UCR Rock 0.813 -> 0.853, OliveOil 0.911 -> 0.944,
         Meat 0.950 -> 0.967, Beef 0.811 -> 0.789 accuracy, means of 3 seeds;
         ``benchmarks/results/accuracy.md``) and fit faster. Validation runs in batches of 64.
-        The seed: 160.
+        The seed: 160. (skorch's ``ProgressBar`` computes its total from ``batch_size``; with
+        this classifier use ``ProgressBar(batches_per_epoch="count")``.)
     class_fractions : None, "balanced" or mapping, default=None
         Composition of every training batch. ``None``: plain shuffling. ``"balanced"``: equal
         numbers of each class. A mapping ``label -> fraction`` (e.g. the contest's
@@ -538,10 +539,15 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             kwargs = self.get_params_for(prefix)
             auto = self._training_batch_size(len(dataset)) if training else _AUTO_BATCH_MAX
             kwargs.setdefault("batch_size", auto)
+            if kwargs["batch_size"] == -1:  # skorch's "the whole dataset"
+                kwargs["batch_size"] = len(dataset)
             return getattr(self, prefix)(dataset, **kwargs)
         kwargs = self.get_params_for("iterator_train")
         batch_size = kwargs.pop("batch_size", None)
-        batch_size = self._training_batch_size(len(dataset)) if batch_size is None else batch_size
+        if batch_size is None:
+            batch_size = self._training_batch_size(len(dataset))
+        elif batch_size == -1:  # skorch's "the whole dataset"
+            batch_size = len(dataset)
         batch_size = min(batch_size, len(dataset))
         kwargs.pop("shuffle", None)
         n_batches = self.batches_per_epoch

@@ -201,8 +201,9 @@ def predict_dask(model, X, proba: bool = False):
     -----
     The model enters the graph as one ``dask.delayed`` key on which every block depends, so
     the scheduler sends it to a worker once and that worker keeps it for all its blocks,
-    whatever the number of blocks. Each block is predicted with the model's own batching (its
-    ``batch_size``); a block of a few thousand spectra keeps the per-task overhead small.
+    whatever the number of blocks. Each block is predicted in the model's own chunks (see the
+    classifier's ``inference``); a block of a few thousand spectra keeps the per-task overhead
+    small.
 
     A NumPy array wrapped with ``da.from_array`` travels from this process to the workers
     inside the graph (Dask warns about a large graph). For a survey, let the workers load their

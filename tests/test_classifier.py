@@ -224,7 +224,15 @@ def test_balanced_fractions_and_plain_shuffling():
 
 @pytest.mark.parametrize(
     ("n", "split", "expected"),
-    [(30, None, 16), (40, 0.25, 16), (150, None, 50), (200, None, 64), (400, 0.2, 64)],
+    [
+        (10, None, 10),  # capped at the training set
+        (30, None, 16),
+        (40, 0.25, 16),
+        (150, None, 50),
+        (150, 0.2, 40),  # a third of the 120 training spectra, not of all 150
+        (200, None, 64),
+        (400, 0.2, 64),
+    ],
 )
 def test_auto_batch_size_is_a_third_of_the_training_spectra_within_16_to_64(n, split, expected):
     X, y = make_lines(n=n)
@@ -245,6 +253,42 @@ def test_auto_batch_size_is_a_third_of_the_training_spectra_within_16_to_64(n, s
     if split is not None:  # validation in batches of 64, the last one shorter
         n_valid = round(n * split)
         assert rec.valid_sizes_ == [64] * (n_valid // 64) + [n_valid % 64] * (n_valid % 64 > 0)
+
+
+def test_iterator_batch_sizes_set_by_the_user_override_auto():
+    X, y = make_lines(n=100)
+    rec = Recorder()
+    SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto"},
+        iterator_train__batch_size=7,
+        iterator_valid__batch_size=-1,  # skorch's "the whole set"
+        batches_per_epoch=2,
+        random_state=0,
+        callbacks=[("rec", rec)],
+    ).fit(X, y)
+    assert [len(b) for b in rec.batch_labels_] == [7, 7]
+    assert rec.valid_sizes_ == [20]
+    rec = Recorder()
+    SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0},
+        iterator_train__batch_size=-1,
+        batches_per_epoch=2,
+        random_state=0,
+        callbacks=[("rec", rec)],
+    ).fit(X, y)
+    assert [len(b) for b in rec.batch_labels_] == [80, 80]
+
+
+def test_skorch_progress_bar_counts_the_batches_under_auto(capsys):
+    from skorch.callbacks import ProgressBar
+
+    X, y = make_lines(n=60)
+    clf = SpectrumCNNClassifier(
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto"},
+        callbacks=[("progress", ProgressBar(batches_per_epoch="count"))],
+        random_state=0,
+    ).fit(X, y)
+    assert clf.history[-1, "train_batch_count"] == 10
 
 
 def test_validation_split_by_splitter_and_none():
