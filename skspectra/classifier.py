@@ -529,25 +529,25 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             size = self.batch_size
         return max(1, min(size, n_train))
 
+    def _iterator_batch_size(self, kwargs: dict, n: int, training: bool) -> int:
+        """The batch of an iterator over ``n`` spectra: a user's ``iterator_*__batch_size``
+        (popped from ``kwargs``; skorch's -1: all ``n``), else ``batch_size`` (``"auto"``: the
+        rule for training, batches of 64 otherwise)."""
+        size = kwargs.pop("batch_size", None)
+        if size is None and training:
+            return self._training_batch_size(n)
+        if size is None:
+            size = _AUTO_BATCH_MAX if self.batch_size == "auto" else self.batch_size
+        return n if size == -1 else size
+
     def get_iterator(self, dataset, training=False):
-        """Training batches come from :class:`ClassFractionSampler`; the rest as in skorch."""
+        """Training batches come from :class:`ClassFractionSampler`; the rest as in skorch
+        (which would hand ``batch_size="auto"`` to the DataLoader)."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        batch_size = self._iterator_batch_size(kwargs, len(dataset), training)
         if not (training and isinstance(dataset, _Spectra)):
-            if self.batch_size != "auto":
-                return super().get_iterator(dataset, training=training)
-            # skorch would hand "auto" to the DataLoader.
-            prefix = "iterator_train" if training else "iterator_valid"
-            kwargs = self.get_params_for(prefix)
-            auto = self._training_batch_size(len(dataset)) if training else _AUTO_BATCH_MAX
-            kwargs.setdefault("batch_size", auto)
-            if kwargs["batch_size"] == -1:  # skorch's "the whole dataset"
-                kwargs["batch_size"] = len(dataset)
-            return getattr(self, prefix)(dataset, **kwargs)
-        kwargs = self.get_params_for("iterator_train")
-        batch_size = kwargs.pop("batch_size", None)
-        if batch_size is None:
-            batch_size = self._training_batch_size(len(dataset))
-        elif batch_size == -1:  # skorch's "the whole dataset"
-            batch_size = len(dataset)
+            return getattr(self, prefix)(dataset, batch_size=batch_size, **kwargs)
         batch_size = min(batch_size, len(dataset))
         kwargs.pop("shuffle", None)
         n_batches = self.batches_per_epoch
