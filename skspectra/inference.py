@@ -309,12 +309,10 @@ def _weights_key(module: nn.Module) -> tuple:
         m = stack.pop()
         if m is None:  # an optional submodule left unset
             continue
-        for t in m._parameters.values():
-            if t is not None:
-                key += (id(t), t.data_ptr(), t._version)
-        for t in m._buffers.values():
-            if t is not None:
-                key += (id(t), t.data_ptr(), t._version)
+        for table in (m._parameters, m._buffers):
+            for t in table.values():
+                if t is not None:
+                    key += (id(t), t.data_ptr(), t._version)
         stack += m._modules.values()
     return tuple(key)
 
