@@ -7,7 +7,13 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from skspectra.network import DilatedBlock, SpectrumResNet, auto_n_pools, min_length
+from skspectra.network import (
+    DilatedBlock,
+    SpectrumResNet,
+    auto_n_pools,
+    min_length,
+    relu_fold,
+)
 
 SEED_FILTERS = (16, 16, 32, 32, 64, 64, 128, 128)
 
@@ -237,6 +243,40 @@ def test_block_matches_reference(in_ch, f, dilations, k):
         out = block(x)
     assert out.shape == (2, f, 17)
     torch.testing.assert_close(out, _reference_block(block, x, dilations, f))
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 19), (2, 6, 1, 11)])  # 1-D maps, and 2-D (height 1)
+def test_relu_fold_gradients_equal_plain_autograd(shape):
+    """The fused ReLU-and-fold of training: the plain expression's values and gradients, with
+    exact zeros in the input (where ReLU's gradient is 0) and a fold of half the channels."""
+    x = torch.randn(*shape)
+    x[x.abs() < 0.3] = 0.0
+    upstream = torch.randn(shape[0], shape[1] // 2, *shape[2:])
+    f = shape[1] // 2
+    fused_in = x.clone().requires_grad_(True)
+    fused = relu_fold(fused_in, f)
+    assert type(fused.grad_fn).__name__ == "_ReluFoldBackward"
+    fused.backward(upstream)
+    plain_in = x.clone().requires_grad_(True)
+    z = torch.relu(plain_in)
+    plain = z[:, :f] + z[:, f:]
+    plain.backward(upstream)
+    assert torch.equal(fused, plain)
+    assert torch.equal(fused_in.grad, plain_in.grad)
+    with torch.no_grad():  # inference: the plain operations, no autograd node
+        assert torch.equal(relu_fold(x, f), plain)
+
+
+def test_block_weight_gradients_match_reference():
+    torch.manual_seed(0)
+    block = DilatedBlock(2, 4, dilations=(1, 2, 4))
+    x = torch.randn(3, 2, 23)
+    block(x).square().sum().backward()
+    fused = [p.grad.clone() for p in block.parameters()]
+    block.zero_grad()
+    _reference_block(block, x, (1, 2, 4), 4).square().sum().backward()
+    for got, want in zip(fused, [p.grad for p in block.parameters()], strict=True):
+        torch.testing.assert_close(got, want)
 
 
 def test_identity_shortcut_when_channels_match():
