@@ -264,7 +264,14 @@ def test_relu_fold_gradients_equal_plain_autograd(shape):
     assert torch.equal(fused, plain)
     assert torch.equal(fused_in.grad, plain_in.grad)
     with torch.no_grad():  # inference: the plain operations, no autograd node
+        kept = x.clone()
         assert torch.equal(relu_fold(x, f), plain)
+        assert torch.equal(x, kept)  # not overwritten unless asked
+        assert torch.equal(relu_fold(x, f, inplace=True), plain)
+        assert torch.equal(x, torch.relu(kept))
+    overwritable = x.clone().requires_grad_(True)  # with gradients, never in place
+    relu_fold(overwritable, f, inplace=True)
+    assert torch.equal(overwritable.detach(), x)
 
 
 def test_block_weight_gradients_match_reference():
@@ -316,6 +323,24 @@ def test_even_or_non_positive_kernel_size_raises(kernel_size):
         DilatedBlock(1, 4, kernel_size=kernel_size)
     with pytest.raises(ValueError, match="kernel_size"):
         SpectrumResNet(n_classes=2, n_points=64, filters=(4,), kernel_size=kernel_size)
+
+
+def test_block_without_convolutions_is_refused():
+    with pytest.raises(ValueError, match="dilations must name at least one"):
+        DilatedBlock(2, 2, dilations=())
+    with pytest.raises(ValueError, match="dilations must name at least one"):
+        SpectrumResNet(n_classes=2, n_points=64, filters=(4,), dilations=())
+
+
+def test_block_leaves_its_input_unchanged():
+    """The block adds the shortcut into its own buffer, never into the caller's tensor."""
+    for in_ch in (3, 4):  # identity shortcut, 1x1 convolution
+        block = DilatedBlock(in_ch, 4).eval()
+        x = torch.randn(2, in_ch, 16)
+        kept = x.clone()
+        with torch.no_grad():
+            block(x)
+        assert torch.equal(x, kept)
 
 
 # --- dropout and evaluation mode -----------------------------------------------------------------
