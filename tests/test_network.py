@@ -511,3 +511,18 @@ def test_batch_norm_follows_every_convolution_and_adds_no_modules_when_off():
 def test_unknown_norm_is_refused():
     with pytest.raises(ValueError, match="norm must be one of"):
         SpectrumResNet(n_classes=2, n_points=64, norm="layer")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("norm", [None, "batch"])
+def test_compiled_training_step_has_the_eager_gradients(norm):
+    """torch.compile (skorch's ``compile=True``) traces the fused ReLU-fold and its backward."""
+    torch.manual_seed(0)
+    net = SpectrumResNet(3, 64, filters=(4, 8), dropout=0.0, norm=norm)
+    ref = SpectrumResNet(3, 64, filters=(4, 8), dropout=0.0, norm=norm)
+    ref.load_state_dict(net.state_dict())
+    x = torch.randn(5, 1, 64)
+    torch.compile(net)(x).square().sum().backward()
+    ref(x).square().sum().backward()
+    for got, want in zip(net.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(got.grad, want.grad, rtol=1e-4, atol=1e-4)
