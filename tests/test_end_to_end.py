@@ -17,8 +17,11 @@ def test_default_classifier_beats_logistic_regression_on_a_synthetic_survey():
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0
     )
+    # Half the default schedule (30 + 10 epochs): 6 + 3 epochs stop at macro-F1 0.870 with
+    # today's defaults (augmentation, batch norm); 15 + 5 reach 0.941 (the full schedule in
+    # `make demo`: 0.929 on 1,800 spectra).
     cnn = make_pipeline(
-        FluxScaler(), SpectrumCNNClassifier(max_epochs=6, f1_epochs=3, random_state=0)
+        FluxScaler(), SpectrumCNNClassifier(max_epochs=15, f1_epochs=5, random_state=0)
     )
     cnn.fit(X_train, y_train)
     logreg = make_pipeline(FluxScaler(), LogisticRegression(max_iter=300, C=0.1))
