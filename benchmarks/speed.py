@@ -277,6 +277,17 @@ def _median_merge(results: list[dict]) -> dict:
     return merged
 
 
+def training_ratios(ours: list[dict], keras: list[dict]) -> list[list[float]]:
+    """Round by round, skspectra's training rate over the Keras run of the same round: one
+    ``[phase 1, phase 2]`` pair per round where both ran (the machine's noise, seen in one run)."""
+    pairs = []
+    for mine, theirs in zip(ours, keras, strict=True):
+        if "cross_entropy" in mine and theirs.get("available") and "train_spectra_per_s" in theirs:
+            rate = theirs["train_spectra_per_s"]
+            pairs.append([mine["cross_entropy"] / rate, mine["soft_f1"] / rate])
+    return pairs
+
+
 def _stream(text: str) -> str:
     """A ``--streams`` value, BATCH:SPECTRA with two positive whole numbers."""
     parts = text.split(":")
@@ -407,6 +418,14 @@ def render_markdown(result: dict) -> str:
                     else "."
                 ),
             ]
+        by_round = result.get("training_ratios_by_round", [])
+        if len(by_round) > 1:
+            lines.append(
+                f"Round by round ({len(by_round)} rounds, each against the Keras run of its "
+                "round), phase 1 / phase 2: "
+                + ", ".join(f"{one:.2f}x / {two:.2f}x" for one, two in by_round)
+                + "."
+            )
     else:
         lines += ["", f"Keras: not measured ({keras.get('reason', 'no interpreter given')})."]
     lines.append("")
@@ -533,6 +552,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "streams": {stream: merged[f"stream:{stream}"] for stream in args.streams},
         "training": {name: merged[name] for name in ("train", "train-untuned", "train-default")},
         "keras": keras,
+        "training_ratios_by_round": training_ratios(rounds["train"], rounds["keras"]),
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "speed.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -35,7 +35,7 @@ def test_an_interrupted_fit_stops_the_accuracy_benchmark():
 
 
 def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
-    from benchmarks.speed import _median_merge, render_markdown
+    from benchmarks.speed import _median_merge, render_markdown, training_ratios
 
     rounds = [
         {"gflops": 100.0, "rates": {"1": 10.0}, "versions": {"keras": "3"}, "available": True},
@@ -73,3 +73,16 @@ def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
     assert "| 1:3000 | failed: ['boom'] |" in table
     assert "1: 2.50x" in table  # default over the raw forward
     assert "phase 1 2.00x, phase 2 1.85x" in table  # over Keras
+    assert "Round by round" not in table  # one round: nothing more to say
+
+    # Several rounds: each round's ratio against its own Keras run; a round where Keras or
+    # our training failed is left out.
+    ours = [{"cross_entropy": 200.0, "soft_f1": 210.0}, {"error": ["boom"]},
+            {"cross_entropy": 300.0, "soft_f1": 240.0}]  # fmt: skip
+    keras = [{"available": True, "train_spectra_per_s": 100.0},
+             {"available": True, "train_spectra_per_s": 120.0},
+             {"available": True, "train_spectra_per_s": 150.0}]  # fmt: skip
+    assert training_ratios(ours, keras) == [[2.0, 2.1], [2.0, 1.6]]
+    assert training_ratios(ours, [{"available": False}] * 3) == []
+    result["training_ratios_by_round"] = training_ratios(ours, keras)
+    assert "phase 1 / phase 2: 2.00x / 2.10x, 2.00x / 1.60x." in render_markdown(result)
