@@ -100,7 +100,9 @@ def network_flops(n_points: int, n_classes: int = 4) -> float:
         if isinstance(m, torch.nn.Conv1d | torch.nn.Linear):
             m.register_forward_hook(hook)
     with torch.no_grad():
-        net(torch.zeros(1, 1, n_points))
+        # The modules one by one on an (N, C, L) map, so that every convolution's hook fires
+        # (the CPU forward computes them on channels-last maps from their weights).
+        net.head(net.features(torch.zeros(1, 1, n_points)).amax(dim=2))
     return 2.0 * sum(macs)
 
 

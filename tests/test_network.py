@@ -286,6 +286,50 @@ def test_block_weight_gradients_match_reference():
         torch.testing.assert_close(got, want)
 
 
+def _plain_layout(monkeypatch):
+    """Make SpectrumResNet run its blocks on (N, C, L) maps, as it does off the CPU."""
+    monkeypatch.setattr("skspectra.network._channels_last", lambda x: False)
+
+
+@pytest.mark.parametrize("norm", [None, "batch"])
+@pytest.mark.parametrize("in_ch", [1, 3])
+def test_cpu_channels_last_path_computes_what_the_plain_layout_computes(norm, in_ch, monkeypatch):
+    """On the CPU the blocks run as 2-D convolutions on channels-last maps of height 1: the
+    same logits, parameter gradients and batch-norm running statistics as the (N, C, L) path."""
+    torch.manual_seed(0)
+    net = SpectrumResNet(3, 64, filters=(4, 8, 8), dropout=0.0, norm=norm, in_channels=in_ch)
+    ref = SpectrumResNet(3, 64, filters=(4, 8, 8), dropout=0.0, norm=norm, in_channels=in_ch)
+    ref.load_state_dict(net.state_dict())
+    x = torch.randn(5, in_ch, 64)
+    seen = []
+    net.features[0].register_forward_hook(lambda m, i, o: seen.append(o))
+    out = net(x)
+    # The blocks really ran on channels-last maps (with one input channel too).
+    assert seen[0].shape == (5, 4, 1, 64)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)
+    out.square().sum().backward()
+    _plain_layout(monkeypatch)
+    want = ref(x)
+    want.square().sum().backward()
+    torch.testing.assert_close(out, want)
+    for got, expected in zip(net.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(got.grad, expected.grad, rtol=1e-4, atol=1e-5)
+    for got, expected in zip(net.buffers(), ref.buffers(), strict=True):
+        torch.testing.assert_close(got, expected)  # running means, variances, batch counts
+    net.eval(), ref.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), ref(x))
+
+
+def test_block_takes_a_plain_or_a_channels_last_map():
+    torch.manual_seed(0)
+    block = DilatedBlock(3, 4, dilations=(1, 2), norm="batch")
+    x = torch.randn(2, 3, 21)
+    x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(block(x4).squeeze(2), block(x))
+    assert block(x4).is_contiguous(memory_format=torch.channels_last)
+
+
 def test_identity_shortcut_when_channels_match():
     block = DilatedBlock(6, 6)
     assert isinstance(block.shortcut, nn.Identity)
