@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .io import atomic_write
+from .network import plain_layout
 from .persistence import _split_model
 
 __all__ = ["to_onnx"]
@@ -207,7 +208,8 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
     level = registration.level
     registration.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        # The (N, C, L) layout: its graph of 1-D convolutions, batch norm folded into them.
+        with warnings.catch_warnings(), plain_layout():
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.|copyreg")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
             program = torch.onnx.export(

@@ -12,6 +12,7 @@ from skspectra.network import (
     SpectrumResNet,
     auto_n_pools,
     min_length,
+    plain_layout,
     relu_fold,
 )
 
@@ -319,6 +320,22 @@ def test_cpu_channels_last_path_computes_what_the_plain_layout_computes(norm, in
     net.eval(), ref.eval()
     with torch.no_grad():
         torch.testing.assert_close(net(x), ref(x))
+
+
+def test_plain_layout_runs_the_blocks_on_n_c_l_maps_within_its_block_only():
+    net = SpectrumResNet(3, 64, filters=(4, 8)).eval()
+    seen = []
+    net.features[0].register_forward_hook(lambda m, i, o: seen.append(o.dim()))
+    x = torch.randn(2, 1, 64)
+    with torch.no_grad():
+        with plain_layout():
+            plain = net(x)
+            with plain_layout():  # nested: the outer block still holds after the inner one
+                pass
+            net(x)
+        cpu = net(x)
+    assert seen == [3, 3, 4]
+    torch.testing.assert_close(plain, cpu)
 
 
 def test_block_takes_a_plain_or_a_channels_last_map():
