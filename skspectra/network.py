@@ -146,7 +146,10 @@ def _conv(conv: nn.Module, h: torch.Tensor) -> torch.Tensor:
 
 def _norm(norm: nn.BatchNorm1d, h: torch.Tensor) -> torch.Tensor:
     """A :class:`~torch.nn.BatchNorm1d` applied to a map, 3-D or 4-D channels-last: the latter,
-    which the module refuses, as the ``(N * L, C)`` matrix it is in memory (a view both ways)."""
+    which the module refuses, as the ``(N * L, C)`` matrix it is in memory (a view both ways).
+
+    Exact in evaluation mode; in training its backward is less accurate than the 3-D one's,
+    which is why :class:`SpectrumResNet` trains batch-normalised blocks in the plain layout."""
     if h.dim() == 3:
         return norm(h)
     n, c, _, length = h.shape
