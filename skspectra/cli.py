@@ -137,6 +137,19 @@ def _batch_size(text: str):
     return size
 
 
+def _n_networks(text: str):
+    """``--n-networks``: "auto" or a positive whole number."""
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {text!r}")
+    return n
+
+
 def _build_pipeline(args):
     from sklearn.pipeline import make_pipeline
 
@@ -156,6 +169,8 @@ def _build_pipeline(args):
         params["center"] = {"auto": "auto", "on": True, "off": False}[args.center]
     if args.mixup is not None:
         params["mixup"] = args.mixup
+    if args.n_networks is not None:
+        params["n_networks"] = args.n_networks
     validation = args.validation_split
     if validation != "auto":
         validation = float(validation) if float(validation) > 0 else None
@@ -506,6 +521,13 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
         metavar="{auto,off,ALPHA}",
         help="mix pairs of training spectra and their labels, Beta(ALPHA, ALPHA); auto: alpha "
         "0.4 when the spectra are centred (default: the classifier's)",
+    )
+    g.add_argument(
+        "--n-networks",
+        type=_n_networks,
+        metavar="{auto,N}",
+        help="networks trained side by side, predicting their mean probability; auto: 5 on "
+        "training sets of at most 250,000 spectrum points, else 1 (default: the classifier's)",
     )
     g.add_argument(
         "--scaler",

@@ -36,6 +36,10 @@ parameter):
     eager; one failing does not stop the other. Only on CPU, for a
     :class:`~skspectra.SpectrumResNet`.
 
+An ensemble of networks (:class:`~skspectra.network.NetworkEnsemble`, the classifier's
+``n_networks``) of :class:`~skspectra.SpectrumResNet` takes the same paths, each network folded
+or rewritten in turn, except :class:`MatmulForward`: its small batches run the folded copy.
+
 All backends give the eager forward's results within float32 round-off (about 1e-6 in
 probability; ONNX Runtime computes its softmax in float32, so a probability that eager gives as
 1e-40 can come out as 0). Under ``"auto"`` a long-running process may therefore return
@@ -65,7 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .network import DilatedBlock, SpectrumResNet
+from .network import DilatedBlock, NetworkEnsemble, SpectrumResNet
 
 __all__ = [
     "AUTO_COMPILE_VALUES",
@@ -149,10 +153,13 @@ def chunk_size(n_points: int) -> int:
     return max(1, CHUNK_VALUES // max(int(n_points), 1))
 
 
-def fold_batch_norm(net: SpectrumResNet) -> SpectrumResNet:
+def fold_batch_norm(net: SpectrumResNet | NetworkEnsemble) -> SpectrumResNet | NetworkEnsemble:
     """An evaluation-mode copy of ``net`` whose batch normalisations are folded into the
     convolutions before them (in evaluation mode each is a fixed per-channel affine map), so
-    that prediction skips a pass over every feature map. ``net`` itself is left as it is."""
+    that prediction skips a pass over every feature map. ``net`` itself is left as it is; an
+    ensemble's networks are folded one by one."""
+    if isinstance(net, NetworkEnsemble):
+        return NetworkEnsemble(fold_batch_norm(member) for member in net.networks).eval()
     folded = copy.deepcopy(net).eval()
     with torch.no_grad():
         for block in folded.features:
@@ -335,7 +342,18 @@ def _onnx_installed() -> bool:
 
 
 def _can_convert(module: nn.Module) -> bool:
+    """Whether ``module`` is a :class:`~skspectra.SpectrumResNet`, or an ensemble of them, that
+    the folded, compiled and ONNX paths know how to rewrite."""
+    if isinstance(module, NetworkEnsemble):
+        return all(type(member) is SpectrumResNet for member in module.networks)
     return type(module) is SpectrumResNet
+
+
+def _channels_last_copy(module: nn.Module) -> nn.Module:
+    """:class:`_ChannelsLast2d` of a network, or of each network of an ensemble."""
+    if isinstance(module, NetworkEnsemble):
+        return NetworkEnsemble(_ChannelsLast2d(member) for member in module.networks)
+    return _ChannelsLast2d(module)
 
 
 class Predictor:
@@ -491,7 +509,7 @@ class Predictor:
     def _small_forward(self, eager: nn.Module) -> MatmulForward | None:
         """The :class:`MatmulForward` of ``eager`` (CPU only; ``None`` for other networks)."""
         if self._small is None or self._small[0] is not eager:
-            usable = self.device.type == "cpu" and _can_convert(eager)
+            usable = self.device.type == "cpu" and type(eager) is SpectrumResNet
             usable = usable and not _has_batch_norm(eager)
             self._small = (eager, MatmulForward(eager) if usable else None)
         return self._small[1]
@@ -522,7 +540,7 @@ class Predictor:
 
         base = self.module
         if self.device.type == "cpu" and _can_convert(base):
-            base = _ChannelsLast2d(base).to(self.device).eval()
+            base = _channels_last_copy(base).to(self.device).eval()
         compiled = torch.compile(base, dynamic=False)
         example = torch.zeros(chunk, 1, n_points, device=self.device)
         # Freezing folds the weights into the graph as constants (then oneDNN pre-packs them);

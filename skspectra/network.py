@@ -18,6 +18,7 @@ from torch import nn
 
 __all__ = [
     "DilatedBlock",
+    "NetworkEnsemble",
     "SpectrumResNet",
     "min_length",
     "auto_n_pools",
@@ -385,3 +386,35 @@ class SpectrumResNet(nn.Module):
             else:
                 h = layer(h)
         return h.squeeze(2)
+
+
+class NetworkEnsemble(nn.Module):
+    """Several networks trained side by side on the same batches, predicting together.
+
+    In training mode the forward returns every member's logits, shape
+    ``(n, n_networks, n_classes)``, so that each member gets its own loss (the classifier
+    averages them); in evaluation mode it returns the logarithm of the members' mean class
+    probability, shape ``(n, n_classes)``, so its softmax is that mean. Each member keeps the
+    initial weights it was built with: with the same batches and augmentation, those and the
+    dropout masks are what make the members differ, and their mean is more accurate than one
+    of them (Lakshminarayanan et al. 2017, "Simple and scalable predictive uncertainty
+    estimation using deep ensembles"; InceptionTime averages five networks the same way).
+
+    Parameters
+    ----------
+    networks : iterable of torch.nn.Module
+        The members, each mapping ``(n, 1, n_points)`` spectra to ``(n, n_classes)`` logits.
+    """
+
+    def __init__(self, networks):
+        super().__init__()
+        self.networks = nn.ModuleList(networks)
+        if len(self.networks) == 0:
+            raise ValueError("NetworkEnsemble needs at least one network")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([net(x) for net in self.networks], dim=1)
+        if self.training:
+            return logits
+        log_proba = torch.log_softmax(logits, dim=2)
+        return torch.logsumexp(log_proba, dim=1) - math.log(len(self.networks))

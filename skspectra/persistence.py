@@ -42,7 +42,7 @@ from skorch.history import History
 from .augmentation import SpectrumAugmentation
 from .classifier import SpectrumCNNClassifier
 from .io import atomic_write
-from .network import SpectrumResNet
+from .network import NetworkEnsemble, SpectrumResNet
 from .scaler import FluxScaler
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
@@ -313,7 +313,8 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
     # With compile=True, skorch's module_ wraps the network (and prefixes its state_dict keys;
     # the loaded model compiles as well, so they match).
     network = getattr(clf.module_, "_orig_mod", clf.module_)
-    if clf.module is not SpectrumResNet or type(network) is not SpectrumResNet:
+    networks = network.networks if isinstance(network, NetworkEnsemble) else [network]
+    if clf.module is not SpectrumResNet or any(type(n) is not SpectrumResNet for n in networks):
         module = clf.module if isinstance(clf.module, type) else type(clf.module)
         raise TypeError(
             f"save supports module=SpectrumResNet (the class) only; this classifier's module is "
@@ -353,6 +354,7 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
         "n_features_in_": int(clf.n_features_in_),
         "feature_names_in_": _names(clf),
         "best_epoch_": _plain(getattr(clf, "best_epoch_", None)),
+        "n_networks_": len(networks),
         # float32 values written as their exact float64 decimal: read back bit for bit.
         "input_mean_": _encode(getattr(clf, "input_mean_", None)),
         "input_spread_": _encode(getattr(clf, "input_spread_", None)),
@@ -575,9 +577,14 @@ def _build_classifier(desc: dict, path: Path) -> SpectrumCNNClassifier:
     classes = _decode_labels(desc["classes_"])
     if len(classes) != desc["n_classes"] or desc["n_features_in_"] != desc["n_points"]:
         raise ValueError("classes_ or n_features_in_ contradict n_classes or n_points")
-    # `initialize_module` builds the network from these two.
+    # `initialize_module` builds the network(s) from these three; files written before
+    # `n_networks` existed hold one network.
     clf.classes_ = classes
     clf.n_features_in_ = int(desc["n_features_in_"])
+    n_networks = desc.get("n_networks_", 1)
+    if not isinstance(n_networks, int) or isinstance(n_networks, bool) or n_networks < 1:
+        raise ValueError(f"n_networks_ in {path} is {n_networks!r}, not a positive integer")
+    clf.n_networks_ = n_networks
     if desc.get("feature_names_in_") is not None:
         clf.feature_names_in_ = np.asarray(desc["feature_names_in_"], dtype=object)
     # Building the network draws its initial weights; keep the caller's random state as it was.

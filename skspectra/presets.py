@@ -14,7 +14,7 @@ __all__ = ["SEED_PARAMS", "seed_pipeline"]
 #: batches of 160, 50 epochs of 500 batches with cross-entropy at 1e-3, then 50 with the soft
 #: macro-F1 loss at 1e-4, 20 % held out to pick the best epoch, the network of 8 blocks with 7
 #: pools and 0.5 dropout over whole positions, no batch normalisation, no augmentation, no
-#: centring and no mixup.
+#: centring, no mixup and one network.
 SEED_PARAMS = {
     "batch_size": 160,
     "lr": 1e-3,
@@ -27,6 +27,7 @@ SEED_PARAMS = {
     "augment": False,
     "center": False,
     "mixup": None,
+    "n_networks": 1,
     "module__filters": SEED_FILTERS,
     "module__dilations": SEED_DILATIONS,
     "module__kernel_size": 3,

@@ -1,5 +1,6 @@
 """SpectrumCNNClassifier: the two-phase fit, sampling, splits, labels, seeds, persistence."""
 
+import copy
 import os
 import pickle
 import subprocess
@@ -21,7 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import check_no_attributes_set_in_init
 from skorch.callbacks import Callback
 
-from skspectra import FluxScaler, SpectrumCNNClassifier, macro_f1_scorer
+from skspectra import FluxScaler, SpectrumCNNClassifier, SpectrumResNet, macro_f1_scorer
+from skspectra.network import NetworkEnsemble
 
 from .conftest import FAST, make_alike, make_lines
 
@@ -658,3 +660,92 @@ def test_a_fit_with_mixup_is_reproducible():
 def test_mixup_must_be_auto_none_or_a_non_negative_alpha(mixup):
     with pytest.raises(ValueError, match="mixup"):
         SpectrumCNNClassifier(mixup=mixup).fit(*make_lines(n=20, n_points=32))
+
+
+# ------------------------------------------------------------------ n_networks
+@pytest.fixture(scope="module")
+def ensemble():
+    X, y = make_lines(n=120)
+    clf = SpectrumCNNClassifier(**{**FAST, "n_networks": 3}, random_state=0).fit(X, y)
+    return clf, X, y
+
+
+def _member_probas(clf, X):
+    x = torch.from_numpy(X).unsqueeze(1)
+    with torch.no_grad():
+        return [torch.softmax(net.eval()(x).double(), 1).numpy() for net in clf.module_.networks]
+
+
+def test_an_ensemble_predicts_the_mean_of_its_networks_probabilities(ensemble):
+    clf, X, y = ensemble
+    assert clf.n_networks_ == 3
+    assert isinstance(clf.module_, NetworkEnsemble) and len(clf.module_.networks) == 3
+    members = _member_probas(clf, X)
+    np.testing.assert_allclose(clf.predict_proba(X), np.mean(members, axis=0), atol=1e-6)
+    # Each network learned the task from its own initial weights: they agree, but not exactly.
+    for proba in members:
+        assert (clf.classes_[proba.argmax(axis=1)] == y).mean() > 0.8
+    assert np.abs(members[0] - members[1]).max() > 1e-3
+
+
+def test_each_network_of_an_ensemble_trains_on_its_own_loss(ensemble):
+    clf = ensemble[0]
+    logits = torch.randn(6, 3, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    expected = torch.stack([torch.nn.functional.cross_entropy(logits[:, k], y) for k in range(3)])
+    assert torch.allclose(clf.get_loss(logits, y, training=True), expected.mean())
+    # In training mode the ensemble hands every network's logits to the loss (a copy: a
+    # training-mode forward moves the batch-norm statistics).
+    assert copy.deepcopy(clf.module_).train()(torch.zeros(2, 1, 64)).shape == (2, 3, 3)
+
+
+def test_an_ensemble_fit_is_reproducible_and_survives_pickling(ensemble, tmp_path):
+    clf, X, y = ensemble
+    again = clone(clf).fit(X, y)
+    assert _same(_state(clf), _state(again))
+    joblib.dump(clf, tmp_path / "ensemble.joblib")
+    restored = joblib.load(tmp_path / "ensemble.joblib")
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    assert restored.n_networks_ == 3
+
+
+def test_an_ensemble_gives_monte_carlo_dropout_uncertainty(ensemble):
+    clf, X, _ = ensemble
+    result = clf.predict_uncertainty(X[:10], n_samples=4, random_state=0)
+    assert result.proba.shape == (10, 3) and result.entropy.shape == (10,)
+    np.testing.assert_allclose(result.proba.sum(axis=1), 1.0, atol=1e-9)
+    assert (result.mutual_information >= -1e-9).all()
+
+
+def test_auto_trains_five_networks_on_small_training_sets_and_one_on_large(monkeypatch):
+    from skspectra import classifier as classifier_module
+
+    monkeypatch.setattr(classifier_module, "_AUTO_ENSEMBLE_POINTS", 40 * 64)
+    quick = {**FAST, "max_epochs": 1, "f1_epochs": 0, "n_networks": "auto"}
+    X, y = make_lines(n=50, n_points=64)
+    small = SpectrumCNNClassifier(**{**quick, "validation_split": None}).fit(X[:40], y[:40])
+    assert small.n_networks_ == 5 and len(small.module_.networks) == 5
+    large = SpectrumCNNClassifier(**{**quick, "validation_split": None}).fit(X[:41], y[:41])
+    assert large.n_networks_ == 1 and isinstance(large.module_, SpectrumResNet)
+    # What counts is the training split: 50 spectra with 10 held out train on 40.
+    split = SpectrumCNNClassifier(**{**quick, "validation_split": 10}).fit(X, y)
+    assert split.n_networks_ == 5
+    # A refit chooses again from its own data.
+    assert split.set_params(validation_split=None).fit(X, y).n_networks_ == 1
+
+
+def test_a_module_instance_trains_and_several_networks_need_a_class():
+    X, y = make_lines(n=30)
+    network = SpectrumResNet(3, 64, filters=(8,), hidden_units=8)
+    clf = SpectrumCNNClassifier(module=network, max_epochs=1, f1_epochs=0, random_state=0)
+    assert clf.fit(X, y).module_ is network and clf.n_networks_ == 1
+    clf = SpectrumCNNClassifier(module=network, n_networks=2, max_epochs=1, f1_epochs=0)
+    with pytest.raises(ValueError, match="module instance"):
+        clf.fit(X, y)
+
+
+@pytest.mark.parametrize("n_networks", [0, 1.5, "many"])
+def test_n_networks_must_be_auto_or_a_positive_integer(n_networks):
+    X, y = make_lines(n=30)
+    with pytest.raises(ValueError, match="n_networks"):
+        SpectrumCNNClassifier(**{**FAST, "n_networks": n_networks}).fit(X, y)

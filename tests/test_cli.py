@@ -228,6 +228,23 @@ def test_train_options_reach_the_classifier(flags, norm, augmented, center, mixu
     assert clf.mixup == (defaults["mixup"] if mixup == "default" else mixup)
 
 
+@pytest.mark.parametrize(("flags", "expected"), [([], "auto"), (["--n-networks", "3"], 3)])
+def test_n_networks_reaches_the_classifier(flags, expected):
+    from skspectra.cli import _build_pipeline, build_parser
+
+    args = build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", *flags])
+    assert _build_pipeline(args)[-1].n_networks == expected
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_a_bad_n_networks_is_refused_by_the_parser(value, capsys):
+    from skspectra.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", "--n-networks", value])
+    assert "expected auto or a whole number >= 1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("value", ["-1", "lots", "nan"])
 def test_a_bad_mixup_alpha_is_refused_by_the_parser(value, capsys):
     from skspectra.cli import build_parser

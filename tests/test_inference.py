@@ -13,7 +13,7 @@ from sklearn.base import clone
 
 from skspectra import SpectrumCNNClassifier, inference
 from skspectra.inference import Predictor, _ChannelsLast2d, chunk_size
-from skspectra.network import SpectrumResNet
+from skspectra.network import NetworkEnsemble, SpectrumResNet
 
 from .conftest import FAST, make_lines
 
@@ -234,6 +234,32 @@ def test_onnxruntime_backend_equals_eager(fitted):
     np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-5)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
     assert list(clf.predict(X[:3])) == list(clf.classes_[proba[:3].argmax(axis=1)])
+
+
+def test_an_ensemble_takes_the_folded_compiled_and_onnx_paths(small_chunks, monkeypatch):
+    X, y = make_lines(n=40, n_points=N_POINTS)
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "n_networks": 2}
+    clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
+    expected = eager_proba(clf, X)  # the ensemble's own forward: the mean probability
+
+    folded = inference.fold_batch_norm(clf.module_)
+    assert isinstance(folded, NetworkEnsemble) and len(folded.networks) == 2
+    assert not inference._has_batch_norm(folded) and inference._has_batch_norm(clf.module_)
+    proba = clf.set_params(inference="eager").predict_proba(X)
+    np.testing.assert_allclose(proba, expected, atol=1e-6)
+
+    compiled = []
+    original = Predictor._compile
+    monkeypatch.setattr(
+        Predictor, "_compile", lambda self, *a: compiled.append(self) or original(self, *a)
+    )
+    proba = clf.set_params(inference="compile").predict_proba(X)  # chunks of 16 compiled
+    np.testing.assert_allclose(proba, expected, atol=1e-5)
+    assert len(compiled) == 1
+
+    if all(find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")):
+        proba = clf.set_params(inference="onnxruntime").predict_proba(X)
+        np.testing.assert_allclose(proba, expected, atol=1e-5)
 
 
 def test_unknown_backend_is_refused(fitted):

@@ -142,6 +142,29 @@ def test_bare_classifier_round_trip(pipe, data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(Xs), clf.predict_proba(Xs))
 
 
+def test_an_ensemble_round_trips_and_older_files_hold_one_network(saved, data, tmp_path):
+    X, y = data
+    clf = SpectrumCNNClassifier(**{**SHORT, "n_networks": 2}, random_state=0).fit(X, y)
+    loaded = load(save(clf, tmp_path / "ensemble.skspectra"))
+    assert loaded.n_networks_ == 2 and len(loaded.module_.networks) == 2
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+    # Files written before n_networks existed describe one network, and load as one.
+    def older(d):
+        del d["classifier"]["n_networks_"]
+        return d
+
+    one = load(_rewrite(saved, tmp_path / "older.skspectra", description=older))
+    assert one[-1].n_networks_ == 1 and type(one[-1].module_) is SpectrumResNet
+
+    def broken(d):
+        d["classifier"]["n_networks_"] = "5"
+        return d
+
+    with pytest.raises(ValueError, match="n_networks_ .* not a positive integer"):
+        load(_rewrite(saved, tmp_path / "broken.skspectra", description=broken))
+
+
 def test_loaded_model_survives_joblib_and_clone(saved, data, tmp_path):
     X, y = data
     loaded = load(saved)
