@@ -68,14 +68,14 @@ _SPREAD_CHUNK_VALUES = 1 << 22  # values per chunk of the spread computation (32
 # stayed level (Rock 0.813 -> 0.807); alpha 0.2 did no better.
 _AUTO_MIXUP_ALPHA = 0.4
 
-# augment=True: these settings (never modified: each call draws from torch's generator).
 # n_networks="auto": this many networks when the training split holds at most
 # _AUTO_ENSEMBLE_POINTS spectrum points (n_train x n_points), one otherwise. Five networks side
-# by side raised the accuracy on every small real set (benchmarks/results/accuracy.md); the
-# bound keeps an ensemble's epoch no dearer than one network's on ~1.25 million points.
+# by side raised the accuracy on the small real sets (benchmarks/results/accuracy.md); the
+# bound keeps an ensemble's epoch no dearer than one network's on 1.25 million points.
 _AUTO_NETWORKS = 5
 _AUTO_ENSEMBLE_POINTS = 250_000
 
+# augment=True: these settings (never modified: each call draws from torch's generator).
 _DEFAULT_AUGMENTATION = SpectrumAugmentation()
 
 # Each fitted classifier's Predictor (chunked forward, compiled copy), dropped with the

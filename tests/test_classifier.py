@@ -402,7 +402,7 @@ def test_pickle_holds_weights_but_no_optimizer_state():
     X = rng.normal(size=(24, 2600)).astype(np.float32)
     y = np.repeat(["galaxy", "star"], 12)
     clf = SpectrumCNNClassifier(
-        max_epochs=1, f1_epochs=1, batches_per_epoch=1, batch_size=8, random_state=0
+        max_epochs=1, f1_epochs=1, batches_per_epoch=1, batch_size=8, n_networks=1, random_state=0
     ).fit(X, y)
     weights = sum(t.numel() * t.element_size() for t in clf.module_.state_dict().values())
     # The seed network with 2 classes (748,066 float32 weights) and batch normalisation after

@@ -13,6 +13,7 @@ from skspectra.cli import main
 from .conftest import make_lines
 
 TINY = ["--epochs", "3", "--f1-epochs", "1", "--filters", "8,8,16", "--batch-size", "32", "--quiet"]
+TINY += ["--n-networks", "1"]  # "auto" would train five on sets this small
 
 
 def run(*argv: str) -> subprocess.CompletedProcess:
