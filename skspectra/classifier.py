@@ -990,15 +990,18 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
         Dropout stays on at prediction time, so each of ``n_samples`` passes sees a different
         thinned network; the spread of their predictions estimates how unsure the model is
-        (Gal & Ghahramani 2016, as astroNN does for stellar spectra). Spectra with a high
-        ``entropy`` or ``mutual_information`` are the ones to inspect by eye.
+        (Gal & Ghahramani 2016, as astroNN does for stellar spectra). With several networks
+        (``n_networks_`` > 1) each network's pass counts as a sample of its own, so the spread
+        and ``mutual_information`` also measure how much the networks disagree (Lakshminarayanan
+        et al. 2017); such a model needs no dropout for it. Spectra with a high ``entropy`` or
+        ``mutual_information`` are the ones to inspect by eye.
 
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
             Spectra with the number of points seen in ``fit``.
         n_samples : int, default=30
-            Stochastic forward passes.
+            Stochastic forward passes (of every network).
         random_state : int or None, default=None
             Seeds the dropout masks (the global torch random state is left as it was).
 
@@ -1018,22 +1021,26 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         dropouts = [
             m for m in self.module_.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)
         ]
-        if not dropouts:
+        ensemble = isinstance(self.module_, NetworkEnsemble)
+        networks = list(self.module_.networks) if ensemble else [self.module_]
+        if not dropouts and not ensemble:
             raise ValueError("the module has no dropout layer: Monte-Carlo dropout needs one")
         devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
         passes = []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(check_random_state(random_state).randint(0, 2**31 - 1))
             for _ in range(n_samples):
-                chunks = []
+                chunks = [[] for _ in networks]
                 for batch in self.get_iterator(data, training=False):
                     self.module_.eval()
                     for m in dropouts:
                         m.train()
-                    with torch.no_grad():
-                        logits = self.module_(batch[0].to(self.device))
-                    chunks.append(torch.softmax(logits.to(torch.float64), dim=1).cpu().numpy())
-                passes.append(np.concatenate(chunks))
+                    x = batch[0].to(self.device)
+                    for network, out in zip(networks, chunks, strict=True):
+                        with torch.no_grad():
+                            logits = network(x)
+                        out.append(torch.softmax(logits.to(torch.float64), dim=1).cpu().numpy())
+                passes.extend(np.concatenate(out) for out in chunks)
         self.module_.eval()
         passes = np.stack(passes)
         proba = passes.mean(axis=0)

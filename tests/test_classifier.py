@@ -717,6 +717,26 @@ def test_an_ensemble_gives_monte_carlo_dropout_uncertainty(ensemble):
     assert (result.mutual_information >= -1e-9).all()
 
 
+def test_an_ensembles_uncertainty_counts_its_networks_disagreement():
+    X, y = make_lines(n=60)
+    params = {**FAST, "n_networks": 3, "module__dropout": 0.0}
+    clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
+    X_new = make_lines(n=30, seed=1)[0]
+    X_new[:10] = np.random.default_rng(0).normal(size=(10, 64))  # no line: unlike training
+    result = clf.predict_uncertainty(X_new, n_samples=2, random_state=0)
+    members = np.stack(_member_probas(clf, X_new))
+    np.testing.assert_allclose(result.proba, members.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(result.proba, clf.predict_proba(X_new), atol=1e-6)
+
+    def entropy(p):
+        return -np.sum(p * np.log(p), axis=-1)
+
+    disagreement = entropy(members.mean(axis=0)) - entropy(members).mean(axis=0)
+    np.testing.assert_allclose(result.mutual_information, disagreement, atol=1e-6)
+    assert result.mutual_information.max() > 1e-3
+    np.testing.assert_allclose(result.std, members.std(axis=0), atol=1e-6)
+
+
 def test_auto_trains_five_networks_on_small_training_sets_and_one_on_large(monkeypatch):
     from skspectra import classifier as classifier_module
 
