@@ -124,30 +124,17 @@ def _mixup(text: str):
     return alpha
 
 
-def _batch_size(text: str):
-    """``--batch-size``: "auto" or a positive whole number."""
+def _auto_or_count(text: str):
+    """``--batch-size``, ``--n-networks``: "auto" or a positive whole number."""
     if text == "auto":
         return text
     try:
-        size = int(text)
+        count = int(text)
     except ValueError:
-        size = 0
-    if size < 1:
+        count = 0
+    if count < 1:
         raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {text!r}")
-    return size
-
-
-def _n_networks(text: str):
-    """``--n-networks``: "auto" or a positive whole number."""
-    if text == "auto":
-        return text
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {text!r}")
-    return n
+    return count
 
 
 def _build_pipeline(args):
@@ -476,7 +463,7 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     g.add_argument("--f1-lr", type=float, default=1e-4, help="phase-2 learning rate")
     g.add_argument(
         "--batch-size",
-        type=_batch_size,
+        type=_auto_or_count,
         default="auto",
         help="spectra per training batch, or auto: a third of the training spectra within "
         "16-64 (default %(default)s)",
@@ -524,7 +511,7 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     )
     g.add_argument(
         "--n-networks",
-        type=_n_networks,
+        type=_auto_or_count,
         metavar="{auto,N}",
         help="networks trained side by side, predicting their mean probability; auto: 5 on "
         "training sets of at most 250,000 spectrum points, else 1 (default: the classifier's)",
