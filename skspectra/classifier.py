@@ -306,7 +306,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     ``random_state`` makes fits bitwise reproducible on CPU, across processes, for the same
     number of torch threads (``torch.set_num_threads``); other thread counts change the order
     of floating-point sums (differences near 1e-7). On CUDA, convolutions are reproducible only
-    with ``torch.backends.cudnn.deterministic = True``.
+    with ``torch.backends.cudnn.deterministic = True``, and cuDNN runs them in TF32 by default
+    (``torch.backends.cudnn.allow_tf32``), so a GPU's probabilities differ from the CPU's by
+    ~1e-4; set it to ``False`` for float32 agreement.
 
     The pickle of a fitted classifier (``joblib.dump``) holds the weights but no optimizer
     state. A model trained on CUDA loads and predicts on a CPU-only machine.
