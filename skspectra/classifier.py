@@ -224,9 +224,14 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         and with its own loss, and predicting together: ``predict_proba`` is the mean of their
         class probabilities (a deep ensemble; see :class:`~skspectra.network.NetworkEnsemble`).
         Each network costs a full network's time in training and prediction. ``"auto"``: 5
-        when the training split holds at most 250,000 spectrum points (e.g. 100 spectra of
+        when the training split holds at most 250,000 spectrum points (e.g. 96 spectra of
         2600 points, or 1,000 of 250), 1 otherwise (and for a ``module`` instance, which is
-        one network). In ``benchmarks/results/accuracy.md`` (means of 3 seeds) five networks
+        one network). The loss is the mean of the networks' losses, so each network's gradient
+        is 1/n_networks of its own: Adam (the default) divides that scale out (up to its eps),
+        plain SGD would need an n_networks-times larger ``lr``. With several networks the
+        parameter names gain a ``networks.<k>.`` prefix (``networks.0.head.0.weight``): name
+        patterns for optimizer parameter groups or skorch's ``Freezer`` must match those. In
+        ``benchmarks/results/accuracy.md`` (means of 3 seeds) five networks
         raised UCR Beef from 0.789 to 0.844, Rock from 0.853 to 0.893 and OliveOil from 0.944
         to 0.956, left Coffee (1.000), Strawberry (0.961) and the asteroids' macro-F1 (0.793)
         about level and Meat within its spread (0.967 -> 0.956); over more seeds (10 of one
@@ -567,7 +572,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         ``n_networks`` (``"auto"`` before any fit: one)."""
         if "n_networks_" in self.__dict__:
             return self.n_networks_
-        return 1 if self.n_networks == "auto" else int(self.n_networks)
+        # (A model pickled before n_networks existed has no such attribute: one network.)
+        n_networks = getattr(self, "n_networks", "auto")
+        return 1 if n_networks == "auto" else int(n_networks)
 
     def _training_batch_size(self, n_train: int) -> int:
         """The training batch: ``batch_size``, or the ``"auto"`` rule, capped at ``n_train``."""
@@ -1025,10 +1032,14 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         dropouts = [
             m for m in self.module_.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)
         ]
-        ensemble = isinstance(self.module_, NetworkEnsemble)
-        networks = list(self.module_.networks) if ensemble else [self.module_]
+        # (With skorch's compile=True, module_ wraps the network.)
+        network = getattr(self.module_, "_orig_mod", self.module_)
+        ensemble = isinstance(network, NetworkEnsemble)
+        networks = list(network.networks) if ensemble else [self.module_]
         if not dropouts and not ensemble:
             raise ValueError("the module has no dropout layer: Monte-Carlo dropout needs one")
+        if ensemble and not any(m.p > 0 for m in dropouts):
+            n_samples = 1  # every pass would be the same: the networks' spread is all there is
         devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
         passes = []
         with torch.random.fork_rng(devices=devices):

@@ -723,7 +723,14 @@ def test_an_ensembles_uncertainty_counts_its_networks_disagreement():
     clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
     X_new = make_lines(n=30, seed=1)[0]
     X_new[:10] = np.random.default_rng(0).normal(size=(10, 64))  # no line: unlike training
-    result = clf.predict_uncertainty(X_new, n_samples=2, random_state=0)
+    calls = []
+    hooks = [net.register_forward_hook(lambda *_: calls.append(1)) for net in clf.module_.networks]
+    try:
+        result = clf.predict_uncertainty(X_new, n_samples=5, random_state=0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(calls) == 3  # without dropout one pass of each network says it all
     members = np.stack(_member_probas(clf, X_new))
     np.testing.assert_allclose(result.proba, members.mean(axis=0), atol=1e-6)
     np.testing.assert_allclose(result.proba, clf.predict_proba(X_new), atol=1e-6)
