@@ -2,6 +2,7 @@
 
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -33,6 +34,15 @@ def _weights(clf):
     return {k: v.clone() for k, v in clf.module_.state_dict().items()}
 
 
+@pytest.fixture(autouse=True)
+def usual_sigint():
+    """SIGINT with Python's own handler: a shell starts background jobs with it ignored, which
+    a fit respects (``test_an_ignored_signal_stays_ignored``), so these tests set it."""
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, outside)
+
+
 @pytest.fixture(scope="module")
 def data():
     return make_lines(n=90)
@@ -47,14 +57,26 @@ def uninterrupted(data):
 def test_a_signal_stops_training_and_keeps_the_best_weights(data, sig):
     X, y = data
     clf = SpectrumCNNClassifier(**SETTINGS, callbacks=[("stop", Interrupter(3, sig))])
-    before = signal.getsignal(sig)  # ignored (SIG_IGN) when the suite runs in the background
+    before = signal.getsignal(sig)
     with pytest.warns(UserWarning, match=f"interrupted by {sig.name} in epoch 3"):
         clf.fit(X, y)
+    assert signal.getsignal(sig) == before  # restored
     assert len(clf.history) == 3  # two full epochs and the interrupted one
     scores = clf.history[:2, "valid_f1"]
     assert clf.best_epoch_ == int(np.argmax(scores)) + 1
     assert clf.predict(X).shape == y.shape  # usable
-    assert signal.getsignal(sig) == before  # restored
+
+
+def test_an_ignored_signal_stays_ignored(data):
+    """A fit started with SIGINT ignored (nohup, a background job) is not stopped by it."""
+    X, y = data
+    clf = SpectrumCNNClassifier(**SETTINGS, callbacks=[("stop", Interrupter(3, signal.SIGINT))])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # restored by usual_sigint
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.fit(X, y)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert len(clf.history) == SETTINGS["max_epochs"] + SETTINGS["f1_epochs"]
 
 
 @pytest.mark.parametrize("stop_epoch", [2, 6])  # in phase 1 and in phase 2
