@@ -16,29 +16,34 @@ parameter):
     A copy of the network compiled by ``torch.compile`` (inductor, weights frozen as constants)
     for one chunk shape. A :class:`~skspectra.SpectrumResNet` is rewritten as 2-D convolutions of
     height 1 in channels-last layout first, which oneDNN runs about twice as fast as the 1-D
-    form on CPU. Compiling takes 5-30 s per process (inductor keeps a disk cache), so it is
-    cached per fitted model; the last, partial chunk of a call runs eagerly (no new compile).
+    form on CPU. A call of one spectrum runs a second compiled copy, of its
+    :class:`MatmulForward`, the fastest forward for one spectrum on CPU. Compiling takes 5-30 s
+    per copy and process (inductor keeps a disk cache), so each copy is cached per fitted model;
+    a call's last, partial chunk and calls of 2 to a chunk's spectra run eagerly (no new
+    compile).
 ``"onnxruntime"``
     The model exported to ONNX (:func:`skspectra.to_onnx`, 5-10 s once per fitted model and
-    process) and run by ONNX Runtime (the ``onnx`` extra); the fastest for one spectrum at a
-    time on CPU.
+    process) and run by ONNX Runtime (the ``onnx`` extra); faster than eager for a few spectra
+    at a time on CPU.
 ``"auto"`` (the default)
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
     spectrum points, e.g. 20,000 spectra of 2600 points), once the full chunks predicted
     eagerly with the same weights add up to that much over several calls (a survey classified
     batch by batch), or once a compiled copy exists, for calls of at least one full chunk;
-    ``"eager"`` otherwise. Calls of fewer than ``AUTO_ONNX_BATCH`` spectra (a server
-    answering one spectrum at a time) go to ONNX Runtime once such calls with the same weights
-    have added up to ``AUTO_ONNX_VALUES`` spectrum points (e.g. 2,000 single spectra of 2600
-    points), if the ``onnx`` extra is installed. (Renting until the rent paid equals the price
-    of buying: a compile or export is started only after about as much time has gone into
-    eager prediction as it costs.) A failed compile or export warns once and falls back to
-    eager; one failing does not stop the other. Only on CPU, for a
-    :class:`~skspectra.SpectrumResNet`.
+    ``"eager"`` otherwise. Calls of one spectrum (a server answering one at a time) go to the
+    compiled :class:`MatmulForward` once such calls with the same weights have added up to
+    ``AUTO_SINGLE_VALUES`` spectrum points (e.g. 3,000 spectra of 2600 points); calls of 2 to
+    ``AUTO_ONNX_BATCH - 1`` spectra, and single spectra once compiling has failed, go to ONNX
+    Runtime once calls of fewer than ``AUTO_ONNX_BATCH`` spectra have added up to
+    ``AUTO_ONNX_VALUES`` (e.g. 2,000 spectra of 2600 points), if the ``onnx`` extra is
+    installed. (Renting until the rent paid equals the price of buying: a compile or export is
+    started only after about as much time has gone into eager prediction as it costs.) A
+    failed compile or export warns once and falls back to eager; one failing does not stop the
+    other. Only on CPU, for a :class:`~skspectra.SpectrumResNet`.
 
 An ensemble of networks (:class:`~skspectra.network.NetworkEnsemble`, the classifier's
 ``n_networks``) of :class:`~skspectra.SpectrumResNet` takes the same paths, each network folded
-or rewritten in turn, except :class:`MatmulForward`: its small batches run the folded copy.
+or rewritten in turn.
 
 All backends give the eager forward's results within float32 round-off (about 1e-6 in
 probability; ONNX Runtime computes its softmax in float32, so a probability that eager gives as
@@ -75,6 +80,7 @@ __all__ = [
     "AUTO_COMPILE_VALUES",
     "AUTO_ONNX_BATCH",
     "AUTO_ONNX_VALUES",
+    "AUTO_SINGLE_VALUES",
     "BACKENDS",
     "CHUNK_VALUES",
     "MatmulForward",
@@ -104,6 +110,13 @@ AUTO_COMPILE_VALUES = 20_000 * 2600
 # ~1,800 single spectra predicted eagerly.
 AUTO_ONNX_BATCH = 16
 AUTO_ONNX_VALUES = 2_000 * 2600
+
+# ... except a call of one spectrum, which "auto" serves with a compiled MatmulForward once such
+# calls add up to this many spectrum points with the same weights. Measured on the project's
+# machine (milliseconds per seed spectrum): 1.3-1.7 compiled, 2.0-2.5 ONNX Runtime, 2.5-3.4
+# eager; the compile costs ~10 s with inductor's disk cache warm (25 s cold), the time of
+# ~3,000 spectra predicted eagerly.
+AUTO_SINGLE_VALUES = 3_000 * 2600
 
 # Chunks of fewer spectra than this run through MatmulForward. Measured on the project's 2-core
 # machine (default network, 2600 points, 2 threads, spectra/s): batch 1 299 vs 135 for the
@@ -241,15 +254,19 @@ class _ChannelsLast2d(nn.Module):
         return self.head(self.features(h).amax(dim=(2, 3)))
 
 
-class MatmulForward:
+class MatmulForward(nn.Module):
     """The evaluation-mode forward of a :class:`~skspectra.SpectrumResNet` without batch
     normalisation (or with it folded, :func:`fold_batch_norm`), each convolution computed as one
-    matrix product: the ``kernel_size`` shifted copies of the input (zero-padded) are stacked
-    into a ``(kernel_size * in_channels, n * n_points)`` matrix and multiplied by the weights
-    seen as ``(out_channels, in_channels * kernel_size)``, a view.
+    matrix product on ``(n, n_points, channels)`` maps: the ``kernel_size`` shifted copies of the
+    map (zero-padded) side by side, ``(n, n_points, kernel_size * in_channels)``, times the
+    weights, as a linear layer.
 
-    For a few spectra this is about twice as fast as PyTorch's dilated convolutions, which run
-    a batch of one on a generic path; from a batch of about 8 the convolutions win. It reads the
+    For a few spectra this is about 1.5-2x as fast as PyTorch's dilated convolutions, which run
+    a batch of one on a generic path; from a batch of about 8 the convolutions win. Compiled
+    (``torch.compile`` with the weights frozen) it is the fastest forward for one spectrum at a
+    time on the CPU: inductor multiplies by pre-packed weights and fuses the shifted copies,
+    ReLUs, folds and sums around the products (a seed spectrum in 1.3-1.7 ms, against 2.0-2.5 ms
+    through ONNX Runtime and 2.5-3.4 ms eager, on the project's 2-core machine). It reads the
     network's parameters when called (no copies), so it stays valid when they change.
 
     Parameters
@@ -263,49 +280,48 @@ class MatmulForward:
             raise TypeError(f"expected a SpectrumResNet, got {type(net).__name__}")
         if _has_batch_norm(net):
             raise ValueError("fold the batch normalisation first (fold_batch_norm)")
+        super().__init__()
         self.net = net
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(1)
-        h = x.transpose(0, 1)  # (channels, n, n_points): a matrix product per convolution
+        h = x.transpose(1, 2)  # (n, n_points, channels): a linear layer per convolution
         for layer in self.net.features:
             if isinstance(layer, nn.MaxPool1d):
-                channels, n, length = h.shape
-                h = h[..., : length // 2 * 2].reshape(channels, n, length // 2, 2).amax(dim=3)
+                pairs = h[:, : h.shape[1] // 2 * 2].unflatten(1, (-1, 2))
+                h = torch.maximum(pairs[:, :, 0], pairs[:, :, 1])  # 2x faster than amax
             else:
                 h = self._block(layer, h)
-        return self.net.head(h.amax(dim=2).t())
+        return self.net.head(h.amax(dim=1))
 
     @staticmethod
     def _block(block: DilatedBlock, h: torch.Tensor) -> torch.Tensor:
         out = h
         for conv in block.convs:
             out = _conv_as_matmul(conv, out).relu_()
-            out = out[: block.filters] + out[block.filters :]
+            out = out[..., : block.filters] + out[..., block.filters :]
         if isinstance(block.shortcut, nn.Conv1d):
-            return out + _conv_as_matmul(block.shortcut, h)
-        return out + h
+            return out.add_(_conv_as_matmul(block.shortcut, h))
+        return out.add_(h)
 
 
 def _conv_as_matmul(conv: nn.Conv1d, h: torch.Tensor) -> torch.Tensor:
-    """``conv`` ("same" padding, stride 1) of ``h`` laid out as (channels, n, length)."""
-    channels, n, length = h.shape
+    """``conv`` ("same" padding, stride 1) of ``h`` laid out as (n, length, channels)."""
+    n, length, channels = h.shape
     (k,), (d,), (pad,) = conv.kernel_size, conv.dilation, conv.padding
+    # (out, k * channels), the k taps outermost as in `cols` (the order that compiles faster)
+    weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, k * channels)
     if k == 1:
-        cols = h.reshape(channels, n * length)
-    else:
-        padded = nn.functional.pad(h, (pad, pad))
-        # (channels, k, n, length): row c * k + j holds channel c shifted by j * d, one strided
-        # view of the padded input copied once (12 % faster for a spectrum than stacking k
-        # slices: fewer operations, which is what a batch of one pays for).
-        s_channel, s_spectrum, s_point = padded.stride()
-        cols = padded.as_strided(
-            (channels, k, n, length), (s_channel, d * s_point, s_spectrum, s_point)
-        ).reshape(channels * k, n * length)
-    weight = conv.weight.reshape(conv.out_channels, channels * k)
-    out = weight @ cols if conv.bias is None else torch.addmm(conv.bias[:, None], weight, cols)
-    return out.view(conv.out_channels, n, length)
+        return nn.functional.linear(h, weight, conv.bias)
+    padded = nn.functional.pad(h, (0, 0, pad, pad))
+    # (n, length, k, channels): position i holds the positions i, i + d, ... of the padded map;
+    # one strided view of it, copied once by the reshape.
+    s_spectrum, s_point, s_channel = padded.stride()
+    cols = padded.as_strided(
+        (n, length, k, channels), (s_spectrum, s_point, d * s_point, s_channel)
+    )
+    return nn.functional.linear(cols.reshape(n, length, k * channels), weight, conv.bias)
 
 
 def _weights_key(module: nn.Module) -> tuple:
@@ -349,6 +365,18 @@ def _can_convert(module: nn.Module) -> bool:
     return type(module) is SpectrumResNet
 
 
+def _matmul_forward(module: nn.Module) -> nn.Module | None:
+    """:class:`MatmulForward` of a network without batch normalisation, or a
+    :class:`~skspectra.network.NetworkEnsemble` of those of an ensemble's networks (in
+    evaluation mode: their mean probability); ``None`` for any other module."""
+    if isinstance(module, NetworkEnsemble):
+        members = [_matmul_forward(member) for member in module.networks]
+        return None if any(m is None for m in members) else NetworkEnsemble(members).eval()
+    if type(module) is SpectrumResNet and not _has_batch_norm(module):
+        return MatmulForward(module)
+    return None
+
+
 def _channels_last_copy(module: nn.Module) -> nn.Module:
     """:class:`_ChannelsLast2d` of a network, or of each network of an ensemble."""
     if isinstance(module, NetworkEnsemble):
@@ -373,12 +401,12 @@ class Predictor:
             raise ValueError(f"inference must be one of {BACKENDS}, got {backend!r}")
         self.module = module
         self.backend = backend
-        self._compiled = None  # (weights key, chunk, compiled module)
+        self._compiled = {}  # spectra per call (a chunk, or 1) -> (weights key, compiled copy)
         self._folded = None  # (weights key, copy with batch norm folded into the convolutions)
         self._fold = _can_convert(module) and _has_batch_norm(module)
         self._compile_failed = False
         self._session = None  # ((weights key, input mean bytes), onnxruntime session)
-        self._small = None  # (the eager module, its MatmulForward)
+        self._small = None  # (the eager module, its MatmulForward or None)
         # (weights key, spectrum points "auto" has run eagerly in full chunks with them)
         self._eager_values = (None, 0)
         # (weights key, spectrum points "auto" has run eagerly in calls under AUTO_ONNX_BATCH)
@@ -399,6 +427,10 @@ class Predictor:
         CPU, a :class:`~skspectra.SpectrumResNet`), counting what it has run eagerly."""
         return self.backend == "auto" and self.device.type == "cpu" and _can_convert(self.module)
 
+    def _has_compiled(self, size: int, key: tuple) -> bool:
+        """Whether a compiled copy for calls of ``size`` spectra exists for weights ``key``."""
+        return size in self._compiled and self._compiled[size][0] == key
+
     def backend_for(self, n_spectra: int, n_points: int, key: tuple | None = None) -> str:
         """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use (with
         the exporting estimator at hand, for ``"onnxruntime"``); ``key``: the module's
@@ -414,10 +446,17 @@ class Predictor:
             full = n_spectra // chunk * chunk * n_points
             if n_spectra * n_points >= AUTO_COMPILE_VALUES:
                 return "compile"
-            if self._compiled is not None and self._compiled[0] == key:
+            if self._has_compiled(chunk, key):
                 return "compile"
             if _count(self._eager_values, key) + full >= AUTO_COMPILE_VALUES:
                 return "compile"
+        # One spectrum at a time: a compiled MatmulForward, faster than ONNX Runtime.
+        if n_spectra == 1 and not self._compile_failed:
+            if self._has_compiled(1, key):
+                return "compile"
+            if _count(self._small_values, key) + n_points >= AUTO_SINGLE_VALUES:
+                return "compile"
+            return "eager"
         if n_spectra < AUTO_ONNX_BATCH and not self._onnx_failed and _onnx_installed():
             if self._session is not None and self._session[0][0] == key:
                 return "onnxruntime"
@@ -442,7 +481,7 @@ class Predictor:
             self.module.eval()
         # The weights' key is computed once per call, and only when something depends on it.
         counts = self._adapts()
-        copies = self._compiled is not None or self._fold or counts
+        copies = bool(self._compiled) or self._fold or counts
         copies = copies or self.backend == "onnxruntime"
         key = _weights_key(self.module) if copies else None
         backend = self.backend_for(n, n_points, key)
@@ -458,7 +497,12 @@ class Predictor:
             )
             if n < AUTO_ONNX_BATCH:
                 self._small_values = (key, _count(self._small_values, key) + n * n_points)
-        compiled = self._compiled_module(chunk, n_points, key) if backend == "compile" else None
+        # The compiled copy for the call: one of full chunks, or one of a single spectrum
+        # (MatmulForward). A call of fewer spectra than a chunk compiles nothing.
+        size = 1 if n == 1 and self.device.type == "cpu" and _can_convert(self.module) else chunk
+        compiled = None
+        if backend == "compile" and n >= size:
+            compiled = self._compiled_module(size, n_points, key)
         eager = self._folded_module(key) if self._fold else self.module
         small = self._small_forward(eager) if n % chunk < SMALL_BATCH else None
         device, out = self.device, []
@@ -472,7 +516,7 @@ class Predictor:
                 if shift is not None:
                     x = x - shift
                 # A partial last chunk runs eagerly: a new shape would mean a new compile.
-                if compiled is not None and len(x) == chunk:
+                if compiled is not None and len(x) == size:
                     forward = compiled
                 elif small is not None and len(x) < SMALL_BATCH:
                     forward = small
@@ -506,22 +550,23 @@ class Predictor:
             self._folded = (key, fold_batch_norm(self.module))
         return self._folded[1]
 
-    def _small_forward(self, eager: nn.Module) -> MatmulForward | None:
-        """The :class:`MatmulForward` of ``eager`` (CPU only; ``None`` for other networks)."""
+    def _small_forward(self, eager: nn.Module) -> nn.Module | None:
+        """The :func:`_matmul_forward` of ``eager`` (CPU only; ``None`` for other networks)."""
         if self._small is None or self._small[0] is not eager:
-            usable = self.device.type == "cpu" and type(eager) is SpectrumResNet
-            usable = usable and not _has_batch_norm(eager)
-            self._small = (eager, MatmulForward(eager) if usable else None)
+            usable = self.device.type == "cpu"
+            self._small = (eager, _matmul_forward(eager) if usable else None)
         return self._small[1]
 
-    def _compiled_module(self, chunk: int, n_points: int, key: tuple | None = None):
+    def _compiled_module(self, size: int, n_points: int, key: tuple | None = None):
+        """The compiled copy for calls of ``size`` spectra (a chunk, or 1), built once per
+        weights; ``None`` when compiling fails (warned once)."""
         key = _weights_key(self.module) if key is None else key
         with self._building:
-            if self._compiled is not None and self._compiled[:2] == (key, chunk):
-                return self._compiled[2]
-            self._compiled = None
+            if self._has_compiled(size, key):
+                return self._compiled[size][1]
+            self._compiled.pop(size, None)
             try:
-                compiled = self._compile(chunk, n_points)
+                compiled = self._compile(size, n_points)
             except Exception as exc:  # no C++ compiler, an unsupported platform, a torch bug
                 self._compile_failed = True
                 warnings.warn(
@@ -532,17 +577,22 @@ class Predictor:
                     stacklevel=4,
                 )
                 return None
-            self._compiled = (key, chunk, compiled)
+            self._compiled[size] = (key, compiled)
             return compiled
 
-    def _compile(self, chunk: int, n_points: int):
+    def _compile(self, size: int, n_points: int):
         import torch._inductor.config as inductor_config
 
         base = self.module
         if self.device.type == "cpu" and _can_convert(base):
-            base = _channels_last_copy(base).to(self.device).eval()
+            # One spectrum: the matrix-product form (a copy: the weights are frozen below);
+            # a chunk: the 2-D channels-last form, which oneDNN convolves fastest.
+            if size == 1:
+                base = _matmul_forward(fold_batch_norm(base))
+            else:
+                base = _channels_last_copy(base).to(self.device).eval()
         compiled = torch.compile(base, dynamic=False)
-        example = torch.zeros(chunk, 1, n_points, device=self.device)
+        example = torch.zeros(size, 1, n_points, device=self.device)
         # Freezing folds the weights into the graph as constants (then oneDNN pre-packs them);
         # inductor reads the flag when the first call compiles.
         with inductor_config.patch(freezing=True), torch.inference_mode():

@@ -74,17 +74,22 @@ def test_compiled_copy_equals_eager_and_is_compiled_once(fitted, small_chunks, m
     assert clf.predict_proba(X[:3]).shape == (3, 3)  # a partial chunk: eager, no new compile
     np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-12)
     assert compiles == [(16, N_POINTS)]
+    # One spectrum: a second compiled copy, of the matrix-product forward, built once.
+    np.testing.assert_allclose(clf.predict_proba(X[:1]), eager_proba(clf, X[:1]), atol=1e-5)
+    np.testing.assert_allclose(clf.predict_proba(X[5:6]), eager_proba(clf, X[5:6]), atol=1e-5)
+    assert compiles == [(16, N_POINTS), (1, N_POINTS)]
+    assert isinstance(clf._predictor()._compiled[1][1]._orig_mod, inference.MatmulForward)
 
     # The compiled copy never travels: pickles and clones are as without it, and predict alike.
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(restored.predict_proba(X), proba, atol=1e-5)
-    assert len(compiles) == 2  # the restored copy compiled for itself
+    assert len(compiles) == 3  # the restored copy compiled for itself
     assert clone(clf).get_params()["inference"] == "compile"
 
     # New weights make the compiled copy stale: it is rebuilt, not reused.
     clf.fit(*make_lines(n=60, n_points=64, seed=2))
     np.testing.assert_allclose(clf.predict_proba(X), eager_proba(clf, X), atol=1e-5)
-    assert len(compiles) == 3
+    assert len(compiles) == 4
 
 
 def test_auto_compiles_only_for_large_calls(fitted, small_chunks, monkeypatch):
@@ -139,10 +144,10 @@ needs_onnx = pytest.mark.skipif(
 
 
 @needs_onnx
-def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
+def test_auto_serves_many_calls_of_a_few_spectra_with_onnxruntime(fitted, monkeypatch):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
     X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 5 * N_POINTS)
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 10 * N_POINTS)
     sessions = []
     original = Predictor._onnx_session
 
@@ -155,23 +160,50 @@ def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
     monkeypatch.setattr(Predictor, "_onnx_session", counting)
     expected = eager_proba(clf, X)
     clf.predict_proba(X[:16])  # 16 spectra or more at a time: eager, and not counted
-    for i in range(4):  # single spectra: eager until they add up to 5
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
+    for i in range(0, 8, 2):  # pairs of spectra: eager until they add up to 10
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 2]), expected[i : i + 2], atol=1e-6)
     assert sessions == []
-    for i in range(4, 8):
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-5)
+    for i in range(8, 16, 2):
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 2]), expected[i : i + 2], atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(X[:3]), expected[:3], atol=1e-5)
     assert len(sessions) == 1  # exported once, then reused
     # New weights: the count starts again, the old session is not used.
     with torch.no_grad():
         next(clf.module_.parameters()).mul_(1.0)
-    clf.predict_proba(X[:1])
+    clf.predict_proba(X[:2])
     assert len(sessions) == 1
+
+
+def test_auto_compiles_the_single_spectrum_path_once_single_spectra_add_up(fitted, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, "AUTO_SINGLE_VALUES", 5 * N_POINTS)
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)  # single spectra: not ORT
+    compiles = []
+
+    def fake_compile(self, size, n_points):  # the matmul forward stands in for its compiled copy
+        compiles.append(size)
+        return inference._matmul_forward(inference.fold_batch_norm(self.module))
+
+    monkeypatch.setattr(Predictor, "_compile", fake_compile)
+    expected = eager_proba(clf, X)
+    for i in range(4):  # eager until single spectra add up to 5
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
+    assert compiles == []
+    for i in range(4, 8):
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
+    assert compiles == [1]  # compiled once, then reused
+    assert clf._predictor()._session is None
+    assert clf._predictor().backend_for(2, N_POINTS) != "compile"  # only for one spectrum
+    # New weights: the count starts again, the old copy is not used.
+    with torch.no_grad():
+        next(clf.module_.parameters()).mul_(1.0)
+    assert clf._predictor().backend_for(1, N_POINTS) == "eager"
 
 
 @needs_onnx
 @pytest.mark.parametrize("compiles", [True, False])
-def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_one(
+def test_auto_uses_onnxruntime_for_a_few_spectra_and_for_single_ones_once_compiling_failed(
     fitted, small_chunks, monkeypatch, compiles
 ):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
@@ -179,7 +211,7 @@ def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_on
     monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 16 * N_POINTS)
     monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
 
-    def fake_compile(self, chunk, n_points):
+    def fake_compile(self, size, n_points):
         if not compiles:
             raise RuntimeError("no C++ compiler")
         return lambda x: self.module(x) * 1.0
@@ -189,11 +221,13 @@ def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_on
         warnings.simplefilter("always")
         clf.predict_proba(X)  # a full chunk: auto compiles (or fails to, and runs eagerly)
     assert [str(w.message).startswith("Compiling") for w in caught] == ([] if compiles else [True])
-    assert (clf._predictor()._compiled is not None) == compiles
+    assert bool(clf._predictor()._compiled) == compiles
     clf.predict_proba(X[:1])
-    proba = clf.predict_proba(X[1:2])  # two single spectra: ONNX Runtime either way
+    clf.predict_proba(X[1:2])  # two single spectra: ONNX Runtime only if compiling failed
+    assert (clf._predictor()._session is not None) == (not compiles)
+    proba = clf.predict_proba(X[2:4])  # two spectra at a time: ONNX Runtime either way
     assert clf._predictor()._session is not None
-    np.testing.assert_allclose(proba, eager_proba(clf, X[1:2]), atol=1e-5)
+    np.testing.assert_allclose(proba, eager_proba(clf, X[2:4]), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -247,6 +281,13 @@ def test_an_ensemble_takes_the_folded_compiled_and_onnx_paths(small_chunks, monk
     assert not inference._has_batch_norm(folded) and inference._has_batch_norm(clf.module_)
     proba = clf.set_params(inference="eager").predict_proba(X)
     np.testing.assert_allclose(proba, expected, atol=1e-6)
+    # A few spectra: each network's matrix-product forward, their mean probability.
+    predictor = clf._predictor()
+    small = predictor._small_forward(predictor._folded_module(inference._weights_key(clf.module_)))
+    assert isinstance(small, NetworkEnsemble)
+    assert all(isinstance(m, inference.MatmulForward) for m in small.networks)
+    for n in (1, 3):
+        np.testing.assert_allclose(clf.predict_proba(X[:n]), expected[:n], atol=1e-6)
 
     compiled = []
     original = Predictor._compile
@@ -373,10 +414,10 @@ def test_few_spectra_take_the_matmul_path_and_agree(fitted, small_chunks, monkey
     clf = clone(fitted[0]).set_params(inference="eager").fit(*make_lines(n=60, n_points=64))
     X = make_lines(n=40, n_points=N_POINTS, seed=3)[0]
     sizes = []
-    original = inference.MatmulForward.__call__
+    original = inference.MatmulForward.forward
     monkeypatch.setattr(
         inference.MatmulForward,
-        "__call__",
+        "forward",
         lambda self, x: sizes.append(len(x)) or original(self, x),
     )
     for n in (1, 5, 16, 21, 40):  # 21 = a chunk of 16, then 5 left
