@@ -486,7 +486,8 @@ def main(argv: list[str] | None = None) -> dict | None:
         default=None,
         metavar="BATCH:SPECTRA",
         help="spectra predicted in many calls of BATCH with the default backend (default: "
-        "128:40960 and single spectra, 1.5x as many as auto needs to compile their forward; "
+        "128:40960 and single spectra, 1.5x as many as auto needs to switch to ONNX Runtime "
+        "or, without it, to compile their forward; "
         "none: skip)",
     )
     parser.add_argument("--repeats", type=int, default=3)
@@ -522,9 +523,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     groups += [(f"predict:{b}", None) for b in args.backends]
     groups += [(f"catalogue:{n}", None) for n in args.catalogue]
     if args.streams is None:
-        from skspectra.inference import AUTO_SINGLE_VALUES
+        from skspectra.inference import AUTO_ONNX_VALUES, AUTO_SINGLE_VALUES
 
-        args.streams = ["128:40960", f"1:{3 * AUTO_SINGLE_VALUES // (2 * args.n_points)}"]
+        single = 3 * max(AUTO_ONNX_VALUES, AUTO_SINGLE_VALUES) // (2 * args.n_points)
+        args.streams = ["128:40960", f"1:{single}"]
     groups += [(f"stream:{stream}", None) for stream in args.streams]
     groups += [("train", None), ("train-untuned", untuned), ("train-default", None)]
     # Keras trains in every round too, next to skspectra's training, under the same load.

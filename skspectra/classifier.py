@@ -251,13 +251,13 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         spectra. ``"eager"``: the module's own forward. ``"compile"``: a copy compiled by
         ``torch.compile`` once per fitted model and process (5-30 s), about 1.8x faster on
         CPU; a call of one spectrum compiles (once) and runs a copy of the matrix-product
-        forward, the lowest latency for single spectra. ``"onnxruntime"``: ONNX Runtime (the
-        ``onnx`` extra). ``"auto"``: compile on CPU when a call has at least 20,000 spectra of
-        2600 points (or as many points), when smaller calls with the same weights have added
-        up to that many in full chunks, or when a compiled copy exists; calls of one spectrum
-        compile their forward once such calls have added up to 3,000 spectra of 2600 points;
-        calls of 2 to 15 spectra go to ONNX Runtime (if the ``onnx`` extra is installed) once
-        calls of under 16 have added up to 2,000 spectra of 2600 points; eager otherwise, and
+        forward, 1.5x eager. ``"onnxruntime"``: ONNX Runtime (the ``onnx`` extra), the lowest
+        latency for single spectra. ``"auto"``: compile on CPU when a call has at least 20,000
+        spectra of 2600 points (or as many points), when smaller calls with the same weights
+        have added up to that many in full chunks, or when a compiled copy exists; calls of
+        under 16 spectra go to ONNX Runtime (if the ``onnx`` extra is installed) once such
+        calls have added up to 2,000 spectra of 2600 points, and without it calls of one
+        spectrum compile their forward once they have added up to 3,000; eager otherwise, and
         eager whenever compiling or exporting fails. All agree to ~1e-6; see
         :mod:`skspectra.inference` and ``benchmarks/results/speed.md``.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss

@@ -17,28 +17,28 @@ parameter):
     for one chunk shape. A :class:`~skspectra.SpectrumResNet` is rewritten as 2-D convolutions of
     height 1 in channels-last layout first, which oneDNN runs about twice as fast as the 1-D
     form on CPU. A call of one spectrum runs a second compiled copy, of its
-    :class:`MatmulForward`, the fastest forward for one spectrum on CPU. Compiling takes 5-30 s
+    :class:`MatmulForward` (1.5x eager's rate). Compiling takes 5-30 s
     per copy and process (inductor keeps a disk cache), so each copy is cached per fitted model;
     a call's last, partial chunk and calls of 2 to a chunk's spectra run eagerly (no new
     compile).
 ``"onnxruntime"``
     The model exported to ONNX (:func:`skspectra.to_onnx`, 5-10 s once per fitted model and
-    process) and run by ONNX Runtime (the ``onnx`` extra); faster than eager for a few spectra
-    at a time on CPU.
+    process) and run by ONNX Runtime (the ``onnx`` extra); the fastest for a few spectra at a
+    time on CPU.
 ``"auto"`` (the default)
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
     spectrum points, e.g. 20,000 spectra of 2600 points), once the full chunks predicted
     eagerly with the same weights add up to that much over several calls (a survey classified
     batch by batch), or once a compiled copy exists, for calls of at least one full chunk;
-    ``"eager"`` otherwise. Calls of one spectrum (a server answering one at a time) go to the
-    compiled :class:`MatmulForward` once such calls with the same weights have added up to
-    ``AUTO_SINGLE_VALUES`` spectrum points (e.g. 3,000 spectra of 2600 points); calls of 2 to
-    ``AUTO_ONNX_BATCH - 1`` spectra, and single spectra once compiling has failed, go to ONNX
-    Runtime once calls of fewer than ``AUTO_ONNX_BATCH`` spectra have added up to
-    ``AUTO_ONNX_VALUES`` (e.g. 2,000 spectra of 2600 points), if the ``onnx`` extra is
-    installed. (Renting until the rent paid equals the price of buying: a compile or export is
-    started only after about as much time has gone into eager prediction as it costs.) A
-    failed compile or export warns once and falls back to eager; one failing does not stop the
+    ``"eager"`` otherwise. Calls of fewer than ``AUTO_ONNX_BATCH`` spectra (a server
+    answering one spectrum at a time) go to ONNX Runtime once such calls with the same weights
+    have added up to ``AUTO_ONNX_VALUES`` spectrum points (e.g. 2,000 single spectra of 2600
+    points), if the ``onnx`` extra is installed; without it (or when the export fails), calls
+    of one spectrum go to the compiled :class:`MatmulForward` once they have added up to
+    ``AUTO_SINGLE_VALUES`` (e.g. 3,000 spectra of 2600 points). (Renting until the rent paid
+    equals the price of buying: a compile or export is started only after about as much time
+    has gone into eager prediction as it costs.) A failed compile or export warns once and
+    falls back to eager; one failing does not stop the other.
     other. Only on CPU, for a :class:`~skspectra.SpectrumResNet`.
 
 An ensemble of networks (:class:`~skspectra.network.NetworkEnsemble`, the classifier's
@@ -111,11 +111,11 @@ AUTO_COMPILE_VALUES = 20_000 * 2600
 AUTO_ONNX_BATCH = 16
 AUTO_ONNX_VALUES = 2_000 * 2600
 
-# ... except a call of one spectrum, which "auto" serves with a compiled MatmulForward once such
-# calls add up to this many spectrum points with the same weights. Measured on the project's
-# machine (milliseconds per seed spectrum): 1.3-1.7 compiled, 2.0-2.5 ONNX Runtime, 2.5-3.4
-# eager; the compile costs ~10 s with inductor's disk cache warm (25 s cold), the time of
-# ~3,000 spectra predicted eagerly.
+# Without ONNX Runtime, "auto" serves calls of one spectrum with a compiled MatmulForward once
+# such calls add up to this many spectrum points with the same weights. On the project's
+# machine, predict_proba of one seed spectrum ran at 330-450 spectra/s compiled, 390-540 through
+# ONNX Runtime and 245-310 eager (four rounds of each, one process per backend and round); the
+# compile costs 11-14 s, the time of ~3,000 spectra predicted eagerly.
 AUTO_SINGLE_VALUES = 3_000 * 2600
 
 # Chunks of fewer spectra than this run through MatmulForward. Measured on the project's 2-core
@@ -263,11 +263,11 @@ class MatmulForward(nn.Module):
 
     For a few spectra this is about 1.5-2x as fast as PyTorch's dilated convolutions, which run
     a batch of one on a generic path; from a batch of about 8 the convolutions win. Compiled
-    (``torch.compile`` with the weights frozen) it is the fastest forward for one spectrum at a
-    time on the CPU: inductor multiplies by pre-packed weights and fuses the shifted copies,
-    ReLUs, folds and sums around the products (a seed spectrum in 1.3-1.7 ms, against 2.0-2.5 ms
-    through ONNX Runtime and 2.5-3.4 ms eager, on the project's 2-core machine). It reads the
-    network's parameters when called (no copies), so it stays valid when they change.
+    (``torch.compile`` with the weights frozen), inductor multiplies by pre-packed weights and
+    fuses the shifted copies, ReLUs, folds and sums around the products: a seed spectrum in
+    1.3-1.8 ms of forward against 2.5-3.5 ms eager, on the project's 2-core machine (ONNX
+    Runtime is faster still, see ``AUTO_SINGLE_VALUES``). It reads the network's parameters
+    when called (no copies), so it stays valid when they change.
 
     Parameters
     ----------
@@ -450,14 +450,14 @@ class Predictor:
                 return "compile"
             if _count(self._eager_values, key) + full >= AUTO_COMPILE_VALUES:
                 return "compile"
-        # One spectrum at a time: a compiled MatmulForward, faster than ONNX Runtime.
-        if n_spectra == 1 and not self._compile_failed:
+        onnx = not self._onnx_failed and _onnx_installed()
+        # One spectrum at a time without ONNX Runtime (faster still): a compiled MatmulForward.
+        if n_spectra == 1 and not onnx and not self._compile_failed:
             if self._has_compiled(1, key):
                 return "compile"
             if _count(self._small_values, key) + n_points >= AUTO_SINGLE_VALUES:
                 return "compile"
-            return "eager"
-        if n_spectra < AUTO_ONNX_BATCH and not self._onnx_failed and _onnx_installed():
+        if n_spectra < AUTO_ONNX_BATCH and onnx:
             if self._session is not None and self._session[0][0] == key:
                 return "onnxruntime"
             if _count(self._small_values, key) + n_spectra * n_points >= AUTO_ONNX_VALUES:

@@ -144,10 +144,10 @@ needs_onnx = pytest.mark.skipif(
 
 
 @needs_onnx
-def test_auto_serves_many_calls_of_a_few_spectra_with_onnxruntime(fitted, monkeypatch):
+def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
     X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 10 * N_POINTS)
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 5 * N_POINTS)
     sessions = []
     original = Predictor._onnx_session
 
@@ -160,25 +160,52 @@ def test_auto_serves_many_calls_of_a_few_spectra_with_onnxruntime(fitted, monkey
     monkeypatch.setattr(Predictor, "_onnx_session", counting)
     expected = eager_proba(clf, X)
     clf.predict_proba(X[:16])  # 16 spectra or more at a time: eager, and not counted
-    for i in range(0, 8, 2):  # pairs of spectra: eager until they add up to 10
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 2]), expected[i : i + 2], atol=1e-6)
+    for i in range(4):  # single spectra: eager until they add up to 5
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
     assert sessions == []
-    for i in range(8, 16, 2):
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 2]), expected[i : i + 2], atol=1e-5)
+    for i in range(4, 8):
+        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(X[:3]), expected[:3], atol=1e-5)
     assert len(sessions) == 1  # exported once, then reused
     # New weights: the count starts again, the old session is not used.
     with torch.no_grad():
         next(clf.module_.parameters()).mul_(1.0)
-    clf.predict_proba(X[:2])
+    clf.predict_proba(X[:1])
     assert len(sessions) == 1
 
 
-def test_auto_compiles_the_single_spectrum_path_once_single_spectra_add_up(fitted, monkeypatch):
+@needs_onnx
+@pytest.mark.parametrize("compiles", [True, False])
+def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_one(
+    fitted, small_chunks, monkeypatch, compiles
+):
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 16 * N_POINTS)
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
+
+    def fake_compile(self, chunk, n_points):
+        if not compiles:
+            raise RuntimeError("no C++ compiler")
+        return lambda x: self.module(x) * 1.0
+
+    monkeypatch.setattr(Predictor, "_compile", fake_compile)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.predict_proba(X)  # a full chunk: auto compiles (or fails to, and runs eagerly)
+    assert [str(w.message).startswith("Compiling") for w in caught] == ([] if compiles else [True])
+    assert bool(clf._predictor()._compiled) == compiles
+    clf.predict_proba(X[:1])
+    proba = clf.predict_proba(X[1:2])  # two single spectra: ONNX Runtime either way
+    assert clf._predictor()._session is not None
+    np.testing.assert_allclose(proba, eager_proba(clf, X[1:2]), atol=1e-5)
+
+
+def test_without_onnxruntime_auto_compiles_the_single_spectrum_forward(fitted, monkeypatch):
     clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
     X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
     monkeypatch.setattr(inference, "AUTO_SINGLE_VALUES", 5 * N_POINTS)
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)  # single spectra: not ORT
+    monkeypatch.setattr(inference, "_onnx_installed", lambda: False)  # ORT would serve them
     compiles = []
 
     def fake_compile(self, size, n_points):  # the matmul forward stands in for its compiled copy
@@ -199,35 +226,6 @@ def test_auto_compiles_the_single_spectrum_path_once_single_spectra_add_up(fitte
     with torch.no_grad():
         next(clf.module_.parameters()).mul_(1.0)
     assert clf._predictor().backend_for(1, N_POINTS) == "eager"
-
-
-@needs_onnx
-@pytest.mark.parametrize("compiles", [True, False])
-def test_auto_uses_onnxruntime_for_a_few_spectra_and_for_single_ones_once_compiling_failed(
-    fitted, small_chunks, monkeypatch, compiles
-):
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 16 * N_POINTS)
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
-
-    def fake_compile(self, size, n_points):
-        if not compiles:
-            raise RuntimeError("no C++ compiler")
-        return lambda x: self.module(x) * 1.0
-
-    monkeypatch.setattr(Predictor, "_compile", fake_compile)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.predict_proba(X)  # a full chunk: auto compiles (or fails to, and runs eagerly)
-    assert [str(w.message).startswith("Compiling") for w in caught] == ([] if compiles else [True])
-    assert bool(clf._predictor()._compiled) == compiles
-    clf.predict_proba(X[:1])
-    clf.predict_proba(X[1:2])  # two single spectra: ONNX Runtime only if compiling failed
-    assert (clf._predictor()._session is not None) == (not compiles)
-    proba = clf.predict_proba(X[2:4])  # two spectra at a time: ONNX Runtime either way
-    assert clf._predictor()._session is not None
-    np.testing.assert_allclose(proba, eager_proba(clf, X[2:4]), atol=1e-5)
 
 
 @pytest.mark.parametrize(
