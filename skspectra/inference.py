@@ -17,10 +17,9 @@ parameter):
     for one chunk shape. A :class:`~skspectra.SpectrumResNet` is rewritten as 2-D convolutions of
     height 1 in channels-last layout first, which oneDNN runs about twice as fast as the 1-D
     form on CPU. A call of one spectrum runs a second compiled copy, of its
-    :class:`MatmulForward` (1.5x eager's rate). Compiling takes 5-30 s
-    per copy and process (inductor keeps a disk cache), so each copy is cached per fitted model;
-    a call's last, partial chunk and calls of 2 to a chunk's spectra run eagerly (no new
-    compile).
+    :class:`MatmulForward` (1.5x eager's rate). Compiling takes 5-30 s per copy and process
+    (inductor keeps a disk cache), so each copy is cached per fitted model; a call's last,
+    partial chunk and calls of 2 to a chunk's spectra run eagerly (no new compile).
 ``"onnxruntime"``
     The model exported to ONNX (:func:`skspectra.to_onnx`, 5-10 s once per fitted model and
     process) and run by ONNX Runtime (the ``onnx`` extra); the fastest for a few spectra at a
@@ -38,8 +37,8 @@ parameter):
     ``AUTO_SINGLE_VALUES`` (e.g. 3,000 spectra of 2600 points). (Renting until the rent paid
     equals the price of buying: a compile or export is started only after about as much time
     has gone into eager prediction as it costs.) A failed compile or export warns once and
-    falls back to eager; one failing does not stop the other.
-    other. Only on CPU, for a :class:`~skspectra.SpectrumResNet`.
+    falls back to eager; one failing does not stop the other. Only on CPU, for a
+    :class:`~skspectra.SpectrumResNet`.
 
 An ensemble of networks (:class:`~skspectra.network.NetworkEnsemble`, the classifier's
 ``n_networks``) of :class:`~skspectra.SpectrumResNet` takes the same paths, each network folded
