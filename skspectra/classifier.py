@@ -249,8 +249,10 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         How ``predict`` and ``predict_proba`` run the network, in chunks of about 330,000
         spectrum points (128 spectra of 2600), so memory does not grow with the number of
         spectra. ``"eager"``: the module's own forward. ``"compile"``: a copy compiled by
-        ``torch.compile`` once per fitted model and process (5-30 s), about 1.8x faster on
-        CPU; a call of one spectrum compiles (once) and runs a copy of the matrix-product
+        ``torch.compile`` once per fitted model and process (5-30 s) at the first call of at
+        least a chunk of spectra, about 1.4x faster on CPU (calls of fewer run eagerly: warm
+        up with a full chunk, :func:`skspectra.inference.chunk_size` spectra); on CPU a call
+        of one spectrum compiles (once) and runs a second copy, of the matrix-product
         forward, 1.5x eager. ``"onnxruntime"``: ONNX Runtime (the ``onnx`` extra), the lowest
         latency for single spectra. ``"auto"``: compile on CPU when a call has at least 20,000
         spectra of 2600 points (or as many points), when smaller calls with the same weights

@@ -37,7 +37,8 @@ parameter):
     ``AUTO_SINGLE_VALUES`` (e.g. 3,000 spectra of 2600 points). (Renting until the rent paid
     equals the price of buying: a compile or export is started only after about as much time
     has gone into eager prediction as it costs.) A failed compile or export warns once and
-    falls back to eager; one failing does not stop the other. Only on CPU, for a
+    falls back to eager; one failing does not stop the other (a failed compile of either
+    copy stops both: they need the same C++ compiler). Only on CPU, for a
     :class:`~skspectra.SpectrumResNet`.
 
 An ensemble of networks (:class:`~skspectra.network.NetworkEnsemble`, the classifier's
@@ -400,7 +401,8 @@ class Predictor:
             raise ValueError(f"inference must be one of {BACKENDS}, got {backend!r}")
         self.module = module
         self.backend = backend
-        self._compiled = {}  # spectra per call (a chunk, or 1) -> (weights key, compiled copy)
+        # (spectra per call: a chunk or 1, points per spectrum) -> (weights key, compiled copy)
+        self._compiled = {}
         self._folded = None  # (weights key, copy with batch norm folded into the convolutions)
         self._fold = _can_convert(module) and _has_batch_norm(module)
         self._compile_failed = False
@@ -410,6 +412,8 @@ class Predictor:
         self._eager_values = (None, 0)
         # (weights key, spectrum points "auto" has run eagerly in calls under AUTO_ONNX_BATCH)
         self._small_values = (None, 0)
+        # (weights key, spectrum points "auto" has run eagerly in calls of one spectrum)
+        self._single_values = (None, 0)
         self._onnx_failed = False
         # Building a compiled copy or an ONNX session takes seconds: one thread at a time.
         self._building = threading.Lock()
@@ -426,9 +430,11 @@ class Predictor:
         CPU, a :class:`~skspectra.SpectrumResNet`), counting what it has run eagerly."""
         return self.backend == "auto" and self.device.type == "cpu" and _can_convert(self.module)
 
-    def _has_compiled(self, size: int, key: tuple) -> bool:
-        """Whether a compiled copy for calls of ``size`` spectra exists for weights ``key``."""
-        return size in self._compiled and self._compiled[size][0] == key
+    def _has_compiled(self, size: int, n_points: int, key: tuple) -> bool:
+        """Whether a compiled copy for calls of ``size`` spectra of ``n_points`` exists for
+        weights ``key``."""
+        entry = self._compiled.get((size, n_points))
+        return entry is not None and entry[0] == key
 
     def backend_for(self, n_spectra: int, n_points: int, key: tuple | None = None) -> str:
         """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use (with
@@ -445,16 +451,16 @@ class Predictor:
             full = n_spectra // chunk * chunk * n_points
             if n_spectra * n_points >= AUTO_COMPILE_VALUES:
                 return "compile"
-            if self._has_compiled(chunk, key):
+            if self._has_compiled(chunk, n_points, key):
                 return "compile"
             if _count(self._eager_values, key) + full >= AUTO_COMPILE_VALUES:
                 return "compile"
         onnx = not self._onnx_failed and _onnx_installed()
         # One spectrum at a time without ONNX Runtime (faster still): a compiled MatmulForward.
         if n_spectra == 1 and not onnx and not self._compile_failed:
-            if self._has_compiled(1, key):
+            if self._has_compiled(1, n_points, key):
                 return "compile"
-            if _count(self._small_values, key) + n_points >= AUTO_SINGLE_VALUES:
+            if _count(self._single_values, key) + n_points >= AUTO_SINGLE_VALUES:
                 return "compile"
         if n_spectra < AUTO_ONNX_BATCH and onnx:
             if self._session is not None and self._session[0][0] == key:
@@ -496,6 +502,8 @@ class Predictor:
             )
             if n < AUTO_ONNX_BATCH:
                 self._small_values = (key, _count(self._small_values, key) + n * n_points)
+            if n == 1:
+                self._single_values = (key, _count(self._single_values, key) + n_points)
         # The compiled copy for the call: one of full chunks, or one of a single spectrum
         # (MatmulForward). A call of fewer spectra than a chunk compiles nothing.
         size = 1 if n == 1 and self.device.type == "cpu" and _can_convert(self.module) else chunk
@@ -561,9 +569,9 @@ class Predictor:
         weights; ``None`` when compiling fails (warned once)."""
         key = _weights_key(self.module) if key is None else key
         with self._building:
-            if self._has_compiled(size, key):
-                return self._compiled[size][1]
-            self._compiled.pop(size, None)
+            if self._has_compiled(size, n_points, key):
+                return self._compiled[size, n_points][1]
+            self._compiled.pop((size, n_points), None)
             try:
                 compiled = self._compile(size, n_points)
             except Exception as exc:  # no C++ compiler, an unsupported platform, a torch bug
@@ -576,7 +584,7 @@ class Predictor:
                     stacklevel=4,
                 )
                 return None
-            self._compiled[size] = (key, compiled)
+            self._compiled[size, n_points] = (key, compiled)
             return compiled
 
     def _compile(self, size: int, n_points: int):

@@ -78,7 +78,8 @@ def test_compiled_copy_equals_eager_and_is_compiled_once(fitted, small_chunks, m
     np.testing.assert_allclose(clf.predict_proba(X[:1]), eager_proba(clf, X[:1]), atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(X[5:6]), eager_proba(clf, X[5:6]), atol=1e-5)
     assert compiles == [(16, N_POINTS), (1, N_POINTS)]
-    assert isinstance(clf._predictor()._compiled[1][1]._orig_mod, inference.MatmulForward)
+    single = clf._predictor()._compiled[1, N_POINTS][1]
+    assert isinstance(single._orig_mod, inference.MatmulForward)
 
     # The compiled copy never travels: pickles and clones are as without it, and predict alike.
     restored = pickle.loads(pickle.dumps(clf))
@@ -90,6 +91,16 @@ def test_compiled_copy_equals_eager_and_is_compiled_once(fitted, small_chunks, m
     clf.fit(*make_lines(n=60, n_points=64, seed=2))
     np.testing.assert_allclose(clf.predict_proba(X), eager_proba(clf, X), atol=1e-5)
     assert len(compiles) == 4
+
+
+def test_compile_builds_nothing_for_calls_under_a_chunk(fitted, small_chunks, monkeypatch):
+    clf = clone(fitted[0]).set_params(inference="compile").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
+    compiles = []
+    monkeypatch.setattr(Predictor, "_compile", lambda self, *args: compiles.append(args))
+    for n in (2, 7, 15):  # more than one spectrum, less than a chunk of 16: eager
+        np.testing.assert_allclose(clf.predict_proba(X[:n]), eager_proba(clf, X[:n]), atol=1e-6)
+    assert compiles == []
 
 
 def test_auto_compiles_only_for_large_calls(fitted, small_chunks, monkeypatch):
@@ -214,6 +225,8 @@ def test_without_onnxruntime_auto_compiles_the_single_spectrum_forward(fitted, m
 
     monkeypatch.setattr(Predictor, "_compile", fake_compile)
     expected = eager_proba(clf, X)
+    for _ in range(3):  # calls of 2 spectra do not count towards it
+        clf.predict_proba(X[:2])
     for i in range(4):  # eager until single spectra add up to 5
         np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
     assert compiles == []
@@ -226,6 +239,8 @@ def test_without_onnxruntime_auto_compiles_the_single_spectrum_forward(fitted, m
     with torch.no_grad():
         next(clf.module_.parameters()).mul_(1.0)
     assert clf._predictor().backend_for(1, N_POINTS) == "eager"
+    clf.predict_proba(X[:1])
+    assert compiles == [1]
 
 
 @pytest.mark.parametrize(
@@ -295,6 +310,9 @@ def test_an_ensemble_takes_the_folded_compiled_and_onnx_paths(small_chunks, monk
     proba = clf.set_params(inference="compile").predict_proba(X)  # chunks of 16 compiled
     np.testing.assert_allclose(proba, expected, atol=1e-5)
     assert len(compiled) == 1
+    # One spectrum: the networks' matrix-product forwards, compiled together.
+    np.testing.assert_allclose(clf.predict_proba(X[:1]), expected[:1], atol=1e-5)
+    assert len(compiled) == 2
 
     if all(find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")):
         proba = clf.set_params(inference="onnxruntime").predict_proba(X)
