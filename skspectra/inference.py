@@ -74,7 +74,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .network import DilatedBlock, NetworkEnsemble, SpectrumResNet
+from .network import DilatedBlock, NetworkEnsemble, SpectrumResNet, max_of_pairs
 
 __all__ = [
     "AUTO_COMPILE_VALUES",
@@ -289,8 +289,7 @@ class MatmulForward(nn.Module):
         h = x.transpose(1, 2)  # (n, n_points, channels): a linear layer per convolution
         for layer in self.net.features:
             if isinstance(layer, nn.MaxPool1d):
-                pairs = h[:, : h.shape[1] // 2 * 2].unflatten(1, (-1, 2))
-                h = torch.maximum(pairs[:, :, 0], pairs[:, :, 1])  # 2x faster than amax
+                h = max_of_pairs(h, 1)
             else:
                 h = self._block(layer, h)
         return self.net.head(h.amax(dim=1))
@@ -506,13 +505,14 @@ class Predictor:
                 self._single_values = (key, _count(self._single_values, key) + n_points)
         # The compiled copy for the call: one of full chunks, or one of a single spectrum
         # (MatmulForward). A call of fewer spectra than a chunk compiles nothing.
-        size = 1 if n == 1 and self.device.type == "cpu" and _can_convert(self.module) else chunk
+        device = self.device
+        size = 1 if n == 1 and device.type == "cpu" and _can_convert(self.module) else chunk
         compiled = None
         if backend == "compile" and n >= size:
             compiled = self._compiled_module(size, n_points, key)
         eager = self._folded_module(key) if self._fold else self.module
         small = self._small_forward(eager) if n % chunk < SMALL_BATCH else None
-        device, out = self.device, []
+        out = []
         shift = None if offset is None else torch.from_numpy(np.asarray(offset)).to(device)
         with torch.inference_mode():
             for start in range(0, n, chunk):
