@@ -35,17 +35,9 @@ from .sampler import ClassFractionSampler, resolve_class_fractions
 
 __all__ = ["SpectrumCNNClassifier"]
 
-# Epochs shorter than this many batches, or drawing fewer spectra than this, are lengthened: on a
-# few dozen spectra one pass is a single optimiser step, and selecting the best of 30 such
-# "epochs" would select noise. The spectra minimum acts only on batches under 48 (with
-# batch_size="auto", training sets under 144 spectra): 30 batches of 16 on UCR Beef's 30
-# spectra, 24 of 20 on Meat's 60, where 10 batches an epoch left the networks undertrained.
-# Screens, three times the steps against the 10 batches: Meat 0.956 -> 0.989 (CPU, seeds 0-2);
-# on a GPU, seed 0, Beef 0.767 -> 0.833, OliveOil 0.933 -> 0.967, Rock 0.860 -> 0.900, Meat
-# 0.967 -> 1.000; on the asteroids' 430 spectra (batches of 64) it lowered macro-F1 (0.821 ->
-# 0.801), so larger sets keep 10 batches. Benchmarked: benchmarks/results/accuracy.md.
+# Epochs shorter than this many batches are lengthened: on a few dozen spectra one pass is a
+# single optimiser step, and selecting the best of 30 such "epochs" would select noise.
 _MIN_BATCHES_PER_EPOCH = 10
-_MIN_SPECTRA_PER_EPOCH = 480
 
 # validation_split="auto": this share held out when every class has at least this many spectra
 # (10 or more of each in validation); smaller sets train on everything and keep the last epoch.
@@ -188,10 +180,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         every batch.
     batches_per_epoch : int or None, default=None
         Batches in one epoch. ``None``: one pass over the training split, but at least 10
-        batches and at least 480 spectra, so that tiny data sets take enough steps: 30 batches
-        of 16 on 30 training spectra, 24 of 20 on 60, where 10 left the networks undertrained
-        on the small UCR sets (``benchmarks/results/accuracy.md``). Sets of 144 spectra and
-        more (with ``batch_size="auto"``) keep one pass or 10 batches.
+        batches (so that tiny data sets still take enough steps per scored epoch).
     validation_split : "auto", float, int, CV splitter or None, default="auto"
         Held-out data scored after every epoch. A float is the fraction and an int the number
         of spectra, split stratified by class (plain random when a class is too rare to
@@ -622,11 +611,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         kwargs.pop("shuffle", None)
         n_batches = self.batches_per_epoch
         if n_batches is None:
-            n_batches = max(
-                -(-len(dataset) // batch_size),
-                _MIN_BATCHES_PER_EPOCH,
-                -(-_MIN_SPECTRA_PER_EPOCH // batch_size),
-            )
+            n_batches = max(-(-len(dataset) // batch_size), _MIN_BATCHES_PER_EPOCH)
         fractions = resolve_class_fractions(self.class_fractions, self.classes_)
         if fractions is not None:
             absent = np.setdiff1d(np.arange(len(fractions)), dataset.labels)

@@ -9,8 +9,6 @@ FAST = dict(
     max_epochs=8,
     f1_epochs=3,
     batch_size=32,
-    # The default epoch draws at least 600 spectra (19 batches of 32): 10 keep the tests short.
-    batches_per_epoch=10,
     module__filters=(8, 8, 16),
     module__hidden_units=16,
     module__dropout=0.1,

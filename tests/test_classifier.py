@@ -191,8 +191,9 @@ def test_class_fractions_set_every_batch():
     y[:150] = "star"  # galaxy and qso become rare
     rec = Recorder()
     clf = SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 2, "f1_epochs": 1, "batches_per_epoch": 7},
+        **{**FAST, "max_epochs": 2, "f1_epochs": 1},
         class_fractions={"star": 0.5, "galaxy": 0.25, "qso": 0.25},
+        batches_per_epoch=7,
         random_state=0,
         callbacks=[("rec", rec)],
     ).fit(X, y)
@@ -214,11 +215,11 @@ def test_balanced_fractions_and_plain_shuffling():
     assert all(np.bincount(b, minlength=3).tolist() == [10, 10, 10] for b in rec.batch_labels_)
     rec = Recorder()
     SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 8, "batches_per_epoch": 12},
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": 8},
         random_state=0,
         callbacks=[("rec", rec)],
     ).fit(X, y)
-    # 12 batches are one pass over the 96 training spectra: each index seen once.
+    # One pass over the 96 training spectra is 12 batches, each index seen once.
     assert len(rec.batch_labels_) == 12
     assert sum(len(b) for b in rec.batch_labels_) == 96
 
@@ -245,8 +246,8 @@ def test_auto_batch_size_is_a_third_of_the_training_spectra_within_16_to_64(n, s
             "f1_epochs": 0,
             "batch_size": "auto",
             "validation_split": split,
-            "batches_per_epoch": 2,
         },
+        batches_per_epoch=2,
         random_state=0,
         callbacks=[("rec", rec)],
     ).fit(X, y)
@@ -260,9 +261,10 @@ def test_iterator_batch_sizes_set_by_the_user_override_auto():
     X, y = make_lines(n=100)
     rec = Recorder()
     SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto", "batches_per_epoch": 2},
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto"},
         iterator_train__batch_size=7,
         iterator_valid__batch_size=-1,  # skorch's "the whole set"
+        batches_per_epoch=2,
         random_state=0,
         callbacks=[("rec", rec)],
     ).fit(X, y)
@@ -270,8 +272,9 @@ def test_iterator_batch_sizes_set_by_the_user_override_auto():
     assert rec.valid_sizes_ == [20]
     rec = Recorder()
     SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batches_per_epoch": 2},
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0},
         iterator_train__batch_size=-1,
+        batches_per_epoch=2,
         random_state=0,
         callbacks=[("rec", rec)],
     ).fit(X, y)
@@ -281,20 +284,17 @@ def test_iterator_batch_sizes_set_by_the_user_override_auto():
 @pytest.mark.parametrize(
     "n, expected",
     [
-        (30, 30),  # batches of 16: 480 spectra an epoch
-        (60, 24),  # batches of 20: 480 spectra
-        (240, 10),  # batches of 64: 10 batches (640 spectra) is more than one pass (4)
+        (30, 10),  # batches of 16: two would be one pass
+        (60, 10),  # batches of 20
         (1000, 16),  # batches of 64: one pass
     ],
 )
-def test_an_epoch_draws_one_pass_but_at_least_10_batches_and_480_spectra(n, expected):
+def test_an_epoch_is_one_pass_but_at_least_10_batches(n, expected):
     from skorch.callbacks import ProgressBar
 
     X, y = make_lines(n=n)
-    params = {**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto"}
-    params.update(batches_per_epoch=None, validation_split=None)  # the defaults FAST pins
     clf = SpectrumCNNClassifier(
-        **params,
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto", "validation_split": None},
         # skorch's progress bar counts the batches (its own total assumes one pass)
         callbacks=[("progress", ProgressBar(batches_per_epoch="count"))],
         random_state=0,
