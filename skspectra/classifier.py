@@ -36,7 +36,10 @@ from .sampler import ClassFractionSampler, resolve_class_fractions
 __all__ = ["SpectrumCNNClassifier"]
 
 # Epochs shorter than this many batches are lengthened: on a few dozen spectra one pass is a
-# single optimiser step, and selecting the best of 30 such "epochs" would select noise.
+# single optimiser step, and selecting the best of 30 such "epochs" would select noise. Longer
+# epochs for such sets (at least 480 spectra: 30 batches of 16) were benchmarked and dropped:
+# Beef 0.844 -> 0.867 and Meat 0.956 -> 0.978 but Rock 0.920 / 0.860 -> 0.820 / 0.820
+# (benchmarks/results/accuracy.md).
 _MIN_BATCHES_PER_EPOCH = 10
 
 # validation_split="auto": this share held out when every class has at least this many spectra
