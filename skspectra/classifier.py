@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from . import checkpoint as ckpt
 from .augmentation import SpectrumAugmentation
-from .inference import BACKENDS, Predictor, tune_malloc
+from .inference import BACKENDS, Predictor, heap_kept
 from .loss import SoftMacroF1Loss
 from .network import NetworkEnsemble, SpectrumResNet
 from .sampler import ClassFractionSampler, resolve_class_fractions
@@ -689,7 +689,6 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
                 "leave skorch's `train_split` unset (None)."
             )
         X, y = self._check_Xy(X, y, reset=reset)
-        tune_malloc()  # training allocates the same large buffers every step
         if reset:
             encoder = LabelEncoder().fit(y if classes is None else np.concatenate([classes, y]))
             if len(encoder.classes_) < 2:
@@ -736,7 +735,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             self._fingerprint_ = ckpt.fingerprint(self.get_params(deep=False), X, y_enc)
             resume = ckpt.read_checkpoint(self.checkpoint_dir, self._fingerprint_)
         devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
-        with torch.random.fork_rng(devices=devices):
+        # heap_kept (and tune_malloc): training allocates the same large buffers every step.
+        with torch.random.fork_rng(devices=devices), heap_kept():
             torch.manual_seed(torch_seed)
             if reset and not (self.warm_start and self.initialized_):
                 self.n_networks_ = self.n_networks

@@ -53,12 +53,14 @@ probabilities that differ in the sixth decimal from its first calls.
 On Linux with glibc, the first prediction or fit also raises glibc's ``malloc`` thresholds
 (:func:`tune_malloc`): the network's activation buffers (tens of MB) are otherwise returned to
 the system after every chunk and faulted in again, which made prediction 1.5-2x slower on the
-project's 2-core machine (``benchmarks/results/speed.md``). Set the environment variable
-``SKSPECTRA_TUNE_MALLOC=0`` to leave the allocator alone.
+project's 2-core machine (``benchmarks/results/speed.md``); a fit also keeps its freed memory
+until it ends (:func:`heap_kept`). Set the environment variable ``SKSPECTRA_TUNE_MALLOC=0`` to
+leave the allocator alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import ctypes.util
@@ -68,13 +70,20 @@ import sys
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .network import DilatedBlock, NetworkEnsemble, SpectrumResNet, max_of_pairs
+from .network import (
+    DilatedBlock,
+    NetworkEnsemble,
+    SpectrumResNet,
+    channels_last_map,
+    max_of_pairs,
+)
 
 __all__ = [
     "AUTO_COMPILE_VALUES",
@@ -88,6 +97,7 @@ __all__ = [
     "SMALL_BATCH",
     "chunk_size",
     "fold_batch_norm",
+    "heap_kept",
     "tune_malloc",
 ]
 
@@ -130,6 +140,9 @@ _MMAP_THRESHOLD = 64 << 20  # buffers up to 64 MB come from the heap, not from f
 _TRIM_THRESHOLD = 256 << 20  # and up to 256 MB of freed heap is kept for the next chunk
 
 _malloc_tuned: bool | None = None
+_libc = None
+_heap_kept_by = 0  # fits running with heap_kept() in this process
+_heap_lock = threading.Lock()
 
 
 def tune_malloc() -> bool:
@@ -141,7 +154,7 @@ def tune_malloc() -> bool:
     reused: at most 256 MB of freed memory stays with the process. Does nothing (and returns
     False) off glibc, or when the environment sets ``SKSPECTRA_TUNE_MALLOC=0``.
     """
-    global _malloc_tuned
+    global _malloc_tuned, _libc
     if _malloc_tuned is None:
         _malloc_tuned = False
         if os.environ.get("SKSPECTRA_TUNE_MALLOC", "1") != "0" and sys.platform == "linux":
@@ -152,9 +165,42 @@ def tune_malloc() -> bool:
                     libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
                     and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
                 )
+                _libc = libc if _malloc_tuned else None
             except (OSError, AttributeError):
                 pass
     return _malloc_tuned
+
+
+@contextlib.contextmanager
+def heap_kept() -> Iterator[None]:
+    """Within the block (a fit), glibc returns no freed heap to the system; after it, the
+    freed memory goes back (``malloc_trim``) and the trim threshold of :func:`tune_malloc`
+    holds again.
+
+    A training step frees more than the 256 MB that :func:`tune_malloc` keeps (the seed
+    network at batch 160 holds about 1.3 GB of activations and gradients), and the heap
+    trimmed after one step is faulted in again by the next: in half the processes measured
+    on the project's 2-core machine, 80,000-95,000 page faults a step and 275 spectra/s
+    against 315-330 with trimming off. Nested and concurrent blocks (threads) share one
+    setting, restored when the last ends. Does nothing where :func:`tune_malloc` does nothing.
+    """
+    global _heap_kept_by
+    libc = _libc if tune_malloc() else None
+    if libc is None:
+        yield
+        return
+    with _heap_lock:
+        _heap_kept_by += 1
+        if _heap_kept_by == 1:
+            libc.mallopt(_M_TRIM_THRESHOLD, -1)  # -1: never trim (mallopt(3))
+    try:
+        yield
+    finally:
+        with _heap_lock:
+            _heap_kept_by -= 1
+            if _heap_kept_by == 0:
+                libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+                libc.malloc_trim(ctypes.c_size_t(_TRIM_THRESHOLD))
 
 
 def chunk_size(n_points: int) -> int:
@@ -250,8 +296,7 @@ class _ChannelsLast2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(1)
-        h = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        return self.head(self.features(h).amax(dim=(2, 3)))
+        return self.head(self.features(channels_last_map(x)).amax(dim=(2, 3)))
 
 
 class MatmulForward(nn.Module):

@@ -356,6 +356,37 @@ def test_malloc_tuning_can_be_switched_off(env, expected):
     assert done.stdout.split() == [expected, expected]
 
 
+_HEAP_CODE = """
+import os, numpy as np
+from skspectra.inference import heap_kept, tune_malloc
+tune_malloc()
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+def churn():  # 640 MB in heap buffers of 8 MB (under the 64 MB mmap threshold), then freed
+    buffers = [np.ones(1 << 20) for _ in range(80)]
+    peak = rss_mb()
+    del buffers
+    return peak, rss_mb()
+peak, freed = churn()
+with heap_kept():
+    kept_peak, kept = churn()
+print(peak - freed, kept_peak - kept, kept_peak - rss_mb())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_a_fit_keeps_freed_heap_until_it_ends():
+    """``heap_kept`` (around every fit): freed memory stays with the process while it lasts, so
+    the next training step reuses it instead of faulting it in; it goes back at the end."""
+    done = subprocess.run(
+        [sys.executable, "-c", _HEAP_CODE], capture_output=True, text=True, check=True
+    )
+    returned, returned_inside, returned_after = (int(v) for v in done.stdout.split())
+    assert returned > 300  # tune_malloc alone keeps at most 256 MB of the 640 freed
+    assert returned_inside < 50  # within the block, nothing goes back
+    assert returned_after > 300  # after it, the freed memory does
+
+
 def test_the_2d_rewrite_folds_batch_norm_into_the_convolutions():
     net = SpectrumResNet(n_classes=3, n_points=N_POINTS, norm="batch", filters=(8, 8, 16))
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-3)

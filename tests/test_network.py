@@ -11,6 +11,7 @@ from skspectra.network import (
     DilatedBlock,
     SpectrumResNet,
     auto_n_pools,
+    channels_last_map,
     min_length,
     plain_layout,
     relu_fold,
@@ -270,9 +271,32 @@ def test_relu_fold_gradients_equal_plain_autograd(shape):
         assert torch.equal(x, kept)  # not overwritten unless asked
         assert torch.equal(relu_fold(x, f, inplace=True), plain)
         assert torch.equal(x, torch.relu(kept))
-    overwritable = x.clone().requires_grad_(True)  # with gradients, never in place
-    relu_fold(overwritable, f, inplace=True)
-    assert torch.equal(overwritable.detach(), x)
+    leaf = x.clone().requires_grad_(True)  # with gradients, a leaf is never overwritten
+    relu_fold(leaf, f, inplace=True)
+    assert torch.equal(leaf.detach(), x)
+    # An intermediate result (a convolution's output in the network) is, with the same
+    # values and gradients as the plain expression.
+    source = x.clone().requires_grad_(True)
+    intermediate = source * 1.0
+    overwritten = relu_fold(intermediate, f, inplace=True)
+    assert torch.equal(intermediate.detach(), torch.relu(x))
+    overwritten.backward(upstream)
+    assert torch.equal(overwritten, plain)
+    assert torch.equal(source.grad, plain_in.grad)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_channels_last_map_makes_the_first_convolution_answer_channels_last(channels):
+    """A one-channel map needs explicit channels-last strides: with the strides of
+    ``contiguous(memory_format=channels_last)`` (a no-op for one channel) the first convolution
+    answers channels-first and its large output would have to be copied."""
+    x = torch.randn(4, channels, 50)
+    h = channels_last_map(x)
+    assert h.shape == (4, channels, 1, 50)
+    assert h.stride() == (50 * channels, 1, 50 * channels, channels)
+    assert torch.equal(h.squeeze(2), x)
+    out = torch.nn.functional.conv2d(h, torch.randn(8, channels, 1, 3), padding=(0, 1))
+    assert out.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_block_weight_gradients_match_reference():
@@ -593,7 +617,8 @@ def test_batch_norm_follows_every_convolution_and_adds_no_modules_when_off():
     # In training mode every convolution's output is normalised per channel before the ReLU.
     block = DilatedBlock(1, 4, dilations=(1,), norm="batch")
     seen = []
-    block.norms[0].register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    # (A copy: the block's ReLU then overwrites the output, as torchvision's in-place ReLUs do.)
+    block.norms[0].register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
     block(torch.randn(16, 1, 50) * 7 + 3)
     mean = seen[0].mean(dim=(0, 2))
     assert torch.allclose(mean, torch.zeros(8), atol=1e-5)
