@@ -296,7 +296,8 @@ def test_an_ensemble_takes_the_folded_compiled_and_onnx_paths(small_chunks, monk
     np.testing.assert_allclose(proba, expected, atol=1e-6)
     # A few spectra: each network's matrix-product forward, their mean probability.
     predictor = clf._predictor()
-    small = predictor._small_forward(predictor._folded_module(inference._weights_key(clf.module_)))
+    key = inference._weights_key(clf.module_)
+    small = predictor._small_forward(predictor._folded_module(key), key)
     assert isinstance(small, NetworkEnsemble)
     assert all(isinstance(m, inference.MatmulForward) for m in small.networks)
     for n in (1, 3):
@@ -472,7 +473,9 @@ def test_few_spectra_take_the_matmul_path_and_agree(fitted, small_chunks, monkey
     assert sizes == [1, 5, 5]
 
 
-def test_the_matmul_path_reads_the_current_weights(small_chunks):
+def test_the_matmul_path_follows_the_current_weights(small_chunks):
+    """MatmulForward keeps a copy of the convolution weights: prediction rebuilds it when the
+    network's weights change in place (here the head's bias, then a convolution's weights)."""
     X, y = make_lines(n=60, n_points=N_POINTS)
     clf = SpectrumCNNClassifier(
         **{**FAST, "max_epochs": 1, "f1_epochs": 0, "module__norm": None}, random_state=0
@@ -483,6 +486,11 @@ def test_the_matmul_path_reads_the_current_weights(small_chunks):
     after = clf.predict_proba(X[:1])
     assert after[0, 0] > before[0, 0]
     np.testing.assert_allclose(after, eager_proba(clf, X[:1]), atol=1e-6)
+    with torch.no_grad():
+        clf.module_.features[0].convs[0].weight.mul_(-2.0)
+    changed = clf.predict_proba(X[:1])
+    assert np.abs(changed - after).max() > 1e-3
+    np.testing.assert_allclose(changed, eager_proba(clf, X[:1]), atol=1e-6)
 
 
 def test_weights_key_follows_replaced_parameters(fitted):
