@@ -185,7 +185,8 @@ def heap_kept() -> Iterator[None]:
     setting, restored when the last ends. Does nothing where :func:`tune_malloc` does nothing.
     """
     global _heap_kept_by
-    libc = _libc if tune_malloc() else None
+    tune_malloc()
+    libc = _libc  # set only when tune_malloc did its work
     if libc is None:
         yield
         return
@@ -331,10 +332,12 @@ class MatmulForward(nn.Module):
             raise ValueError("fold the batch normalisation first (fold_batch_norm)")
         super().__init__()
         self.net = net
-        # Per block, in order: the matrix of each convolution, then the shortcut's (or None).
+        # Per block, in order: the matrices of its convolutions, and its shortcut's (or None).
         self.weights = [
-            [_matmul_weight(conv) for conv in block.convs]
-            + [_matmul_weight(block.shortcut) if isinstance(block.shortcut, nn.Conv1d) else None]
+            (
+                [_matmul_weight(conv) for conv in block.convs],
+                _matmul_weight(block.shortcut) if isinstance(block.shortcut, nn.Conv1d) else None,
+            )
             for block in net.features
             if isinstance(block, DilatedBlock)
         ]
@@ -352,13 +355,14 @@ class MatmulForward(nn.Module):
         return self.net.head(h.amax(dim=1))
 
     @staticmethod
-    def _block(block: DilatedBlock, weights: list, h: torch.Tensor) -> torch.Tensor:
+    def _block(block: DilatedBlock, weights: tuple, h: torch.Tensor) -> torch.Tensor:
+        conv_weights, shortcut_weight = weights
         out = h
-        for conv, weight in zip(block.convs, weights, strict=False):
+        for conv, weight in zip(block.convs, conv_weights, strict=True):
             out = _conv_as_matmul(conv, weight, out).relu_()
             out = out[..., : block.filters] + out[..., block.filters :]
-        if weights[-1] is not None:
-            return out.add_(_conv_as_matmul(block.shortcut, weights[-1], h))
+        if shortcut_weight is not None:
+            return out.add_(_conv_as_matmul(block.shortcut, shortcut_weight, h))
         return out.add_(h)
 
 

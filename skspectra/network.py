@@ -164,7 +164,8 @@ def _conv(conv: nn.Module, h: torch.Tensor) -> torch.Tensor:
         dilation=(1, conv.dilation[0]),
         groups=conv.groups,
     )
-    # With one input channel both layouts are the same and PyTorch answers channels-first.
+    # A no-op for maps made by channels_last_map; a one-channel map with other strides (both
+    # layouts hold it the same) makes PyTorch answer channels-first, copied here.
     return out.contiguous(memory_format=torch.channels_last)
 
 
