@@ -21,9 +21,11 @@ parameter):
     (inductor keeps a disk cache), so each copy is cached per fitted model; a call's last,
     partial chunk and calls of 2 to a chunk's spectra run eagerly (no new compile).
 ``"onnxruntime"``
-    The model exported to ONNX (:func:`skspectra.to_onnx`, 5-10 s once per fitted model and
-    process) and run by ONNX Runtime (the ``onnx`` extra); the fastest for a few spectra at a
-    time on CPU.
+    The model exported to ONNX once per fitted model and process and run by ONNX Runtime (the
+    ``onnx`` extra); the fastest for a few spectra at a time on CPU. The graph is
+    :func:`skspectra.to_onnx`'s, made by torch's TorchScript-based exporter in ~0.4 s while
+    torch has it (else by ``to_onnx``'s own, 5-10 s; see
+    :func:`skspectra.export._runtime_graph`).
 ``"auto"`` (the default)
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
     spectrum points, e.g. 20,000 spectra of 2600 points), once the full chunks predicted
@@ -31,8 +33,9 @@ parameter):
     batch by batch), or once a compiled copy exists, for calls of at least one full chunk;
     ``"eager"`` otherwise. Calls of fewer than ``AUTO_ONNX_BATCH`` spectra (a server
     answering one spectrum at a time) go to ONNX Runtime once such calls with the same weights
-    have added up to ``AUTO_ONNX_VALUES`` spectrum points (e.g. 2,000 single spectra of 2600
-    points), if the ``onnx`` extra is installed; without it (or when the export fails), calls
+    have added up to ``AUTO_ONNX_VALUES`` spectrum points (e.g. 150 single spectra of 2600
+    points; ``AUTO_ONNX_VALUES_SLOW_EXPORT``, 2,000, where only the slow exporter is there),
+    if the ``onnx`` extra is installed; without it (or when the export fails), calls
     of one spectrum go to the compiled :class:`MatmulForward` once they have added up to
     ``AUTO_SINGLE_VALUES`` (e.g. 3,000 spectra of 2600 points). (Renting until the rent paid
     equals the price of buying: a compile or export is started only after about as much time
@@ -67,11 +70,9 @@ import ctypes.util
 import functools
 import os
 import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -89,6 +90,7 @@ __all__ = [
     "AUTO_COMPILE_VALUES",
     "AUTO_ONNX_BATCH",
     "AUTO_ONNX_VALUES",
+    "AUTO_ONNX_VALUES_SLOW_EXPORT",
     "AUTO_SINGLE_VALUES",
     "BACKENDS",
     "CHUNK_VALUES",
@@ -116,10 +118,12 @@ AUTO_COMPILE_VALUES = 20_000 * 2600
 # "auto" hands calls of fewer spectra than this to ONNX Runtime (when installed) once they add
 # up to AUTO_ONNX_VALUES spectrum points with the same weights. On the project's machine
 # (speed.md, spectra/s) ONNX Runtime beats eager at 1, 2 and 8 spectra per call (411 vs 243,
-# 560 vs 380, 775 vs 666) but not at 32 (653 vs 724); the export costs ~7.5 s, the time of
-# ~1,800 single spectra predicted eagerly.
+# 560 vs 380, 775 vs 666) but not at 32 (653 vs 724). The export with torch's TorchScript-based
+# exporter costs ~0.4 s, the time of ~130 single spectra predicted eagerly; where torch no
+# longer has that exporter, its torch.export-based one costs ~7.5 s (~1,800 spectra).
 AUTO_ONNX_BATCH = 16
-AUTO_ONNX_VALUES = 2_000 * 2600
+AUTO_ONNX_VALUES = 150 * 2600
+AUTO_ONNX_VALUES_SLOW_EXPORT = 2_000 * 2600
 
 # Without ONNX Runtime, "auto" serves calls of one spectrum with a compiled MatmulForward once
 # such calls add up to this many spectrum points with the same weights. On the project's
@@ -423,6 +427,20 @@ def _onnx_installed() -> bool:
     return all(find_spec(name) is not None for name in ("onnx", "onnxscript", "onnxruntime"))
 
 
+@functools.cache
+def _quick_export_available() -> bool:
+    """Whether this torch still has its TorchScript-based ONNX exporter, which
+    :func:`skspectra.export._runtime_graph` uses (looked up once, not imported)."""
+    from importlib.util import find_spec
+
+    # Deprecated since torch 2.9 and announced for removal; its module is private, so only
+    # asked whether it exists (torch.onnx.export(dynamo=False) imports it).
+    try:
+        return find_spec("torch.onnx._internal.torchscript_exporter") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def _can_convert(module: nn.Module) -> bool:
     """Whether ``module`` is a :class:`~skspectra.SpectrumResNet`, or an ensemble of them, that
     the folded, compiled and ONNX paths know how to rewrite."""
@@ -531,7 +549,8 @@ class Predictor:
         if n_spectra < AUTO_ONNX_BATCH and onnx:
             if self._session is not None and self._session[0][0] == key:
                 return "onnxruntime"
-            if _count(self._small_values, key) + n_spectra * n_points >= AUTO_ONNX_VALUES:
+            rent = AUTO_ONNX_VALUES if _quick_export_available() else AUTO_ONNX_VALUES_SLOW_EXPORT
+            if _count(self._small_values, key) + n_spectra * n_points >= rent:
                 return "onnxruntime"
         return "eager"
 
@@ -698,17 +717,15 @@ class Predictor:
                 "inference='onnxruntime' needs the packages onnxruntime, onnx and onnxscript: "
                 'pip install "skspectra[onnx]"'
             ) from exc
-        from .export import to_onnx
+        from .export import _runtime_graph
 
         with self._building:
             if self._session is not None and self._session[0] == key:  # built meanwhile
                 return self._session[1]
-            with tempfile.TemporaryDirectory() as folder:
-                path = to_onnx(onnx_source, Path(folder) / "model.onnx")
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = torch.get_num_threads()
-                session = onnxruntime.InferenceSession(
-                    path.read_bytes(), options, providers=["CPUExecutionProvider"]
-                )
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            session = onnxruntime.InferenceSession(
+                _runtime_graph(onnx_source), options, providers=["CPUExecutionProvider"]
+            )
             self._session = (key, session)
             return session

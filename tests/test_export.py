@@ -207,3 +207,70 @@ def test_onnx_of_a_centring_model_subtracts_its_mean(tmp_path):
     assert np.abs(uncentred - proba).max() > 1e-3
     model[-1].set_params(inference="eager")
     np.testing.assert_allclose(model.predict_proba(X), uncentred, rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------- the graph of the ONNX Runtime backend
+@needs_onnx
+@pytest.mark.parametrize("kind", ["bare", "pipeline", "ensemble", "centring"])
+def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, monkeypatch):
+    """skspectra's own ONNX Runtime backend exports with torch's TorchScript-based exporter
+    while torch has it (seconds faster than to_onnx's): the same probabilities, batch free."""
+    import onnx
+    import onnxruntime
+
+    from skspectra.export import _runtime_graph
+
+    if kind == "bare":
+        model = clf
+    elif kind == "pipeline":
+        model = make_pipeline(FluxScaler(method="median").fit(_spectra()), clf)
+    else:
+        X, y = make_alike(n_points=N_POINTS) if kind == "centring" else make_lines(n=60)
+        networks = 2 if kind == "ensemble" else 1
+        model = SpectrumCNNClassifier(**{**FAST, "n_networks": networks}, random_state=0).fit(X, y)
+        assert (model.input_mean_ is not None) == (kind == "centring")
+    exporters = []
+    export = torch.onnx.export
+
+    def spy(*args, dynamo=True, **kwargs):
+        exporters.append(dynamo)
+        return export(*args, dynamo=dynamo, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", spy)
+    graph = _runtime_graph(model)
+    assert exporters == [False]
+    ops = {node.op_type for node in onnx.load_from_string(graph).graph.node}
+    assert "Conv" in ops and not ops & {"BatchNormalization", "Transpose"}
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    X = _spectra()
+    for n in (1, 17):
+        proba = session.run(["probabilities"], {"spectra": X[:n]})[0]
+        np.testing.assert_allclose(proba, model.predict_proba(X[:n]), rtol=0, atol=1e-5)
+
+
+@needs_onnx
+@pytest.mark.parametrize("cause", ["missing", "failing"])
+def test_runtime_graph_falls_back_to_the_current_exporter(clf, cause, monkeypatch):
+    import onnxruntime
+
+    import skspectra.export
+    from skspectra.export import _runtime_graph
+
+    exporters = []
+    export = torch.onnx.export
+
+    def spy(*args, dynamo=True, **kwargs):
+        exporters.append(dynamo)
+        if not dynamo:
+            raise RuntimeError("an operator the old exporter lacks")
+        return export(*args, dynamo=dynamo, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", spy)
+    if cause == "missing":  # a torch that no longer has the TorchScript-based exporter
+        monkeypatch.setattr(skspectra.export, "_quick_export_available", lambda: False)
+    graph = _runtime_graph(clf)
+    assert exporters == ([True] if cause == "missing" else [False, True])
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    X = _spectra()
+    proba = session.run(["probabilities"], {"spectra": X})[0]
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=0, atol=1e-5)

@@ -186,6 +186,27 @@ def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
 
 
 @needs_onnx
+@pytest.mark.parametrize("quick", [True, False])
+def test_auto_waits_longer_for_onnxruntime_when_only_the_slow_exporter_is_there(
+    fitted, monkeypatch, quick
+):
+    """The export costs ~0.4 s with torch's TorchScript-based exporter and ~7 s with the
+    torch.export-based one: auto rents eager prediction for as long as the export it buys."""
+    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
+    X = make_lines(n=10, n_points=N_POINTS, seed=1)[0]
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
+    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES_SLOW_EXPORT", 6 * N_POINTS)
+    monkeypatch.setattr(inference, "_quick_export_available", lambda: quick)
+    used = []
+    for i in range(7):
+        used.append(clf._predictor().backend_for(1, N_POINTS))
+        clf.predict_proba(X[i : i + 1])
+    eager = 1 if quick else 5  # then the call that reaches 2 (or 6) spectra exports
+    assert used == ["eager"] * eager + ["onnxruntime"] * (7 - eager)
+    assert clf._predictor()._session is not None
+
+
+@needs_onnx
 @pytest.mark.parametrize("compiles", [True, False])
 def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_one(
     fitted, small_chunks, monkeypatch, compiles
