@@ -261,9 +261,10 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         spectra of 2600 points (or as many points), when smaller calls with the same weights
         have added up to that many in full chunks, or when a compiled copy exists; calls of
         under 16 spectra go to ONNX Runtime (if the ``onnx`` extra is installed) once such
-        calls have added up to 150 spectra of 2600 points (its export takes ~0.4 s), and
-        without it calls of one spectrum compile their forward once they have added up to
-        3,000; eager otherwise, and eager whenever compiling or exporting fails. All agree to ~1e-6; see
+        calls have added up to 150 spectra of 2600 points (its export takes 0.4-0.6 s; 2,000
+        where torch lacks its TorchScript-based exporter), and without it calls of one
+        spectrum compile their forward once they have added up to 3,000; eager otherwise,
+        and eager whenever compiling or exporting fails. All agree to ~1e-6; see
         :mod:`skspectra.inference` and ``benchmarks/results/speed.md``.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         Loss of phase 1, fed logits.

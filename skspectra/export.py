@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .inference import _quick_export_available
+from . import inference
 from .io import atomic_write
 from .network import plain_layout
 from .persistence import _split_model
@@ -33,6 +34,10 @@ from .persistence import _split_model
 __all__ = ["to_onnx"]
 
 _EXTRA = 'pip install "skspectra[onnx]"'
+
+# One export at a time in a process: both exporters trace under plain_layout(), a process-wide
+# switch, and change the process's warning filters.
+_EXPORTING = threading.Lock()
 
 
 class _FluxScaling(nn.Module):
@@ -141,21 +146,24 @@ def _runtime_graph(model) -> bytes:
     """The ONNX graph of a fitted model, as :func:`to_onnx` would write it but without the
     metadata, for skspectra's own ONNX Runtime backend (``inference="onnxruntime"``).
 
-    Made by torch's TorchScript-based exporter while torch has it
-    (:func:`_quick_export_available`): 0.35 s for the seed network against ~7 s for the
-    ``torch.export``-based one of :func:`to_onnx` (which traces, decomposes and optimises the
-    whole graph), the same probabilities within 1e-7 and run as fast by ONNX Runtime
-    (1.34-1.38 ms against 1.35-1.38 ms for one seed spectrum, measured on the project's 2-core
-    AMD EPYC). Otherwise, or if it fails, by :func:`to_onnx`'s exporter.
+    Exported by torch's TorchScript-based exporter while torch has it
+    (:func:`skspectra.inference._quick_export_available`): 0.35 s for the seed network
+    against ~7 s for the ``torch.export``-based one of :func:`to_onnx` (which traces,
+    decomposes and optimises the whole graph), the same probabilities within 1e-7 and run as
+    fast by ONNX Runtime (1.34-1.38 ms against 1.35-1.38 ms for one seed spectrum, measured
+    on the project's 2-core AMD EPYC). Otherwise by :func:`to_onnx`'s exporter, also when the
+    old one fails (it then is not tried again in this process).
     """
-    if _quick_export_available():
-        _import_onnx()  # the same packages needed, so the same error without them
+    if inference._quick_export_available():
+        _import_onnx()  # the packages of the extra, so the same error as to_onnx without them
         _, clf, graph = _probability_graph(model)
         buffer = io.BytesIO()
         try:
-            with warnings.catch_warnings(), plain_layout(), torch.no_grad():
-                # "You are using the legacy TorchScript-based ONNX export": chosen, see above.
-                warnings.filterwarnings("ignore", category=DeprecationWarning)
+            with _EXPORTING, warnings.catch_warnings(), plain_layout(), torch.no_grad():
+                warnings.filterwarnings(
+                    "ignore", message="You are using the legacy TorchScript-based ONNX export"
+                )
+                warnings.filterwarnings("ignore", message="The feature will be removed")
                 torch.onnx.export(
                     graph,
                     (torch.zeros(2, int(clf.n_features_in_)),),
@@ -163,11 +171,11 @@ def _runtime_graph(model) -> bytes:
                     dynamo=False,
                     input_names=["spectra"],
                     output_names=["probabilities"],
-                    dynamic_axes={"spectra": {0: "batch"}},
+                    dynamic_axes={"spectra": {0: "batch"}, "probabilities": {0: "batch"}},
                 )
             return buffer.getvalue()
         except Exception:  # a graph the old exporter cannot take: the current one may
-            pass
+            inference._quick_export_failed = True
     with tempfile.TemporaryDirectory() as folder:
         return to_onnx(model, Path(folder) / "model.onnx").read_bytes()
 
@@ -254,7 +262,7 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
     registration.setLevel(logging.ERROR)
     try:
         # The (N, C, L) layout: its graph of 1-D convolutions, batch norm folded into them.
-        with warnings.catch_warnings(), plain_layout():
+        with _EXPORTING, warnings.catch_warnings(), plain_layout():
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.|copyreg")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
             program = torch.onnx.export(

@@ -22,9 +22,9 @@ parameter):
     partial chunk and calls of 2 to a chunk's spectra run eagerly (no new compile).
 ``"onnxruntime"``
     The model exported to ONNX once per fitted model and process and run by ONNX Runtime (the
-    ``onnx`` extra); the fastest for a few spectra at a time on CPU. The graph is
-    :func:`skspectra.to_onnx`'s, made by torch's TorchScript-based exporter in ~0.4 s while
-    torch has it (else by ``to_onnx``'s own, 5-10 s; see
+    ``onnx`` extra); the fastest for a few spectra at a time on CPU. The network is
+    :func:`skspectra.to_onnx`'s, exported by torch's TorchScript-based exporter in 0.4-0.6 s
+    while torch has it (else by ``to_onnx``'s own, 5-10 s; see
     :func:`skspectra.export._runtime_graph`).
 ``"auto"`` (the default)
     ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
@@ -34,7 +34,7 @@ parameter):
     ``"eager"`` otherwise. Calls of fewer than ``AUTO_ONNX_BATCH`` spectra (a server
     answering one spectrum at a time) go to ONNX Runtime once such calls with the same weights
     have added up to ``AUTO_ONNX_VALUES`` spectrum points (e.g. 150 single spectra of 2600
-    points; ``AUTO_ONNX_VALUES_SLOW_EXPORT``, 2,000, where only the slow exporter is there),
+    points; ``AUTO_ONNX_VALUES_SLOW_EXPORT``, 2,000, where only the slower exporter works),
     if the ``onnx`` extra is installed; without it (or when the export fails), calls
     of one spectrum go to the compiled :class:`MatmulForward` once they have added up to
     ``AUTO_SINGLE_VALUES`` (e.g. 3,000 spectra of 2600 points). (Renting until the rent paid
@@ -117,10 +117,11 @@ AUTO_COMPILE_VALUES = 20_000 * 2600
 
 # "auto" hands calls of fewer spectra than this to ONNX Runtime (when installed) once they add
 # up to AUTO_ONNX_VALUES spectrum points with the same weights. On the project's machine
-# (speed.md, spectra/s) ONNX Runtime beats eager at 1, 2 and 8 spectra per call (411 vs 243,
-# 560 vs 380, 775 vs 666) but not at 32 (653 vs 724). The export with torch's TorchScript-based
-# exporter costs ~0.4 s, the time of ~130 single spectra predicted eagerly; where torch no
-# longer has that exporter, its torch.export-based one costs ~7.5 s (~1,800 spectra).
+# (speed.md, spectra/s) ONNX Runtime beats eager at 1, 2 and 8 spectra per call (483 vs 274,
+# 552 vs 391, 832 vs 720) but not at 32 (872 vs 1,065). The export with torch's
+# TorchScript-based exporter costs 0.4-0.6 s, the time of ~150 single spectra predicted
+# eagerly; without that exporter (or when it failed), the torch.export-based one of to_onnx
+# costs ~7 s (~2,000 spectra): AUTO_ONNX_VALUES_SLOW_EXPORT.
 AUTO_ONNX_BATCH = 16
 AUTO_ONNX_VALUES = 150 * 2600
 AUTO_ONNX_VALUES_SLOW_EXPORT = 2_000 * 2600
@@ -427,18 +428,32 @@ def _onnx_installed() -> bool:
     return all(find_spec(name) is not None for name in ("onnx", "onnxscript", "onnxruntime"))
 
 
-@functools.cache
+# Set by skspectra.export._runtime_graph when torch's TorchScript-based exporter failed in this
+# process: "auto" then rents for as long as the slower exporter costs.
+_quick_export_failed = False
+
+
 def _quick_export_available() -> bool:
-    """Whether this torch still has its TorchScript-based ONNX exporter, which
-    :func:`skspectra.export._runtime_graph` uses (looked up once, not imported)."""
+    """Whether :func:`skspectra.export._runtime_graph` may use torch's TorchScript-based ONNX
+    exporter: this torch has it and it has not failed in this process."""
+    return not _quick_export_failed and _torchscript_exporter_present()
+
+
+@functools.cache
+def _torchscript_exporter_present() -> bool:
+    """Whether this torch has its TorchScript-based ONNX exporter (looked up once; the lookup
+    imports ``torch.onnx``). Deprecated since torch 2.9 and announced for removal; it lives in
+    ``torch.onnx._internal.torchscript_exporter`` since 2.9 and in ``torch.onnx.utils``
+    before, so only asked whether one of them exists."""
     from importlib.util import find_spec
 
-    # Deprecated since torch 2.9 and announced for removal; its module is private, so only
-    # asked whether it exists (torch.onnx.export(dynamo=False) imports it).
-    try:
-        return find_spec("torch.onnx._internal.torchscript_exporter") is not None
-    except ModuleNotFoundError:
-        return False
+    for name in ("torch.onnx._internal.torchscript_exporter", "torch.onnx.utils"):
+        try:
+            if find_spec(name) is not None:
+                return True
+        except (ImportError, ValueError):
+            pass
+    return False
 
 
 def _can_convert(module: nn.Module) -> bool:
@@ -549,8 +564,10 @@ class Predictor:
         if n_spectra < AUTO_ONNX_BATCH and onnx:
             if self._session is not None and self._session[0][0] == key:
                 return "onnxruntime"
-            rent = AUTO_ONNX_VALUES if _quick_export_available() else AUTO_ONNX_VALUES_SLOW_EXPORT
-            if _count(self._small_values, key) + n_spectra * n_points >= rent:
+            total = _count(self._small_values, key) + n_spectra * n_points
+            if total >= AUTO_ONNX_VALUES_SLOW_EXPORT:
+                return "onnxruntime"
+            if total >= AUTO_ONNX_VALUES and _quick_export_available():
                 return "onnxruntime"
         return "eager"
 

@@ -140,7 +140,7 @@ def plain_layout() -> Iterator[None]:
     For tracing and export: the ONNX graph of the plain layout has 1-D convolutions with the
     batch normalisation folded into them, which ONNX Runtime runs faster than the channels-last
     graph with its transposes (295-351 against 213 spectra/s at batch 32, measured).
-    ``to_onnx`` uses it.
+    ``to_onnx`` and the ONNX Runtime backend's export use it.
     """
     global _plain_layout
     before, _plain_layout = _plain_layout, True

@@ -4,6 +4,7 @@ written atomically."""
 import copy
 import json
 import sys
+import warnings
 from importlib.util import find_spec
 
 import numpy as np
@@ -210,14 +211,38 @@ def test_onnx_of_a_centring_model_subtracts_its_mean(tmp_path):
 
 
 # ------------------------------------------------- the graph of the ONNX Runtime backend
+@pytest.fixture
+def export_spy(monkeypatch):
+    """The ``dynamo`` argument of every torch.onnx.export call (False: the TorchScript-based
+    exporter), which fails with ``fail_old``; no failure of the quick exporter carried from
+    one test to the next."""
+    from skspectra import inference
+
+    monkeypatch.setattr(inference, "_quick_export_failed", False)
+    calls, export = [], torch.onnx.export
+
+    def spy(*args, dynamo=True, **kwargs):
+        calls.append(dynamo)
+        if not dynamo and spy.fail_old:
+            raise RuntimeError("an operator the old exporter lacks")
+        return export(*args, dynamo=dynamo, **kwargs)
+
+    spy.fail_old = False
+    spy.calls = calls
+    monkeypatch.setattr(torch.onnx, "export", spy)
+    return spy
+
+
 @needs_onnx
 @pytest.mark.parametrize("kind", ["bare", "pipeline", "ensemble", "centring"])
-def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, monkeypatch):
+def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, export_spy):
     """skspectra's own ONNX Runtime backend exports with torch's TorchScript-based exporter
-    while torch has it (seconds faster than to_onnx's): the same probabilities, batch free."""
+    while torch has it (seconds faster than to_onnx's): the same probabilities, batch free,
+    and nothing said to the caller."""
     import onnx
     import onnxruntime
 
+    from skspectra import inference
     from skspectra.export import _runtime_graph
 
     if kind == "bare":
@@ -229,18 +254,15 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
         networks = 2 if kind == "ensemble" else 1
         model = SpectrumCNNClassifier(**{**FAST, "n_networks": networks}, random_state=0).fit(X, y)
         assert (model.input_mean_ is not None) == (kind == "centring")
-    exporters = []
-    export = torch.onnx.export
-
-    def spy(*args, dynamo=True, **kwargs):
-        exporters.append(dynamo)
-        return export(*args, dynamo=dynamo, **kwargs)
-
-    monkeypatch.setattr(torch.onnx, "export", spy)
-    graph = _runtime_graph(model)
-    assert exporters == [False]
-    ops = {node.op_type for node in onnx.load_from_string(graph).graph.node}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the old exporter's deprecation notice stays inside
+        graph = _runtime_graph(model)
+    assert export_spy.calls == ([False] if inference._torchscript_exporter_present() else [True])
+    proto = onnx.load_from_string(graph)
+    ops = {node.op_type for node in proto.graph.node}
     assert "Conv" in ops and not ops & {"BatchNormalization", "Transpose"}
+    for port in (*proto.graph.input, *proto.graph.output):  # the batch size free both ways
+        assert port.type.tensor_type.shape.dim[0].dim_param
     session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
     X = _spectra()
     for n in (1, 17):
@@ -250,26 +272,23 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
 
 @needs_onnx
 @pytest.mark.parametrize("cause", ["missing", "failing"])
-def test_runtime_graph_falls_back_to_the_current_exporter(clf, cause, monkeypatch):
+def test_runtime_graph_falls_back_to_the_current_exporter(clf, cause, export_spy, monkeypatch):
     import onnxruntime
 
-    import skspectra.export
+    from skspectra import inference
     from skspectra.export import _runtime_graph
 
-    exporters = []
-    export = torch.onnx.export
-
-    def spy(*args, dynamo=True, **kwargs):
-        exporters.append(dynamo)
-        if not dynamo:
-            raise RuntimeError("an operator the old exporter lacks")
-        return export(*args, dynamo=dynamo, **kwargs)
-
-    monkeypatch.setattr(torch.onnx, "export", spy)
     if cause == "missing":  # a torch that no longer has the TorchScript-based exporter
-        monkeypatch.setattr(skspectra.export, "_quick_export_available", lambda: False)
+        monkeypatch.setattr(inference, "_torchscript_exporter_present", lambda: False)
+    else:
+        monkeypatch.setattr(inference, "_torchscript_exporter_present", lambda: True)
+        export_spy.fail_old = True
     graph = _runtime_graph(clf)
-    assert exporters == ([True] if cause == "missing" else [False, True])
+    assert export_spy.calls == ([True] if cause == "missing" else [False, True])
+    # Once failed, the old exporter is not tried again, and auto waits as for the slow one.
+    assert not inference._quick_export_available()
+    _runtime_graph(clf)
+    assert export_spy.calls[-1] is True and export_spy.calls.count(False) <= 1
     session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
     X = _spectra()
     proba = session.run(["probabilities"], {"spectra": X})[0]

@@ -148,6 +148,14 @@ def test_auto_compiles_once_repeated_calls_add_up(fitted, small_chunks, monkeypa
     assert compiles == [16]  # compiled once
 
 
+@pytest.fixture(autouse=True)
+def _quick_export(monkeypatch):
+    """auto's ONNX Runtime threshold as where torch has its quick exporter (the tests lower
+    AUTO_ONNX_VALUES), and no failure of that exporter carried from one test to the next."""
+    monkeypatch.setattr(inference, "_quick_export_failed", False)
+    monkeypatch.setattr(inference, "_torchscript_exporter_present", lambda: True)
+
+
 needs_onnx = pytest.mark.skipif(
     not all(find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")),
     reason="needs onnx, onnxscript and onnxruntime",
