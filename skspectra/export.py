@@ -13,6 +13,7 @@ graph needs only ``onnxruntime`` (or any ONNX runtime).
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import io
 import json
@@ -26,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import inference
 from .io import atomic_write
 from .network import plain_layout
 from .persistence import _split_model
@@ -127,6 +127,34 @@ def _import_onnx():
     return onnx
 
 
+# Set by _runtime_graph when torch's TorchScript-based exporter failed in this process: the
+# "auto" backend then rents for as long as the slower exporter costs.
+_quick_export_failed = False
+
+
+def _quick_export_available() -> bool:
+    """Whether :func:`_runtime_graph` may use torch's TorchScript-based ONNX exporter: this
+    torch has it and it has not failed in this process (the ``"auto"`` backend asks too)."""
+    return not _quick_export_failed and _torchscript_exporter_present()
+
+
+@functools.cache
+def _torchscript_exporter_present() -> bool:
+    """Whether this torch has its TorchScript-based ONNX exporter (looked up once; the lookup
+    imports ``torch.onnx``). Deprecated since torch 2.9 and announced for removal; it lives in
+    ``torch.onnx._internal.torchscript_exporter`` since 2.9 and in ``torch.onnx.utils``
+    before, so only asked whether one of them exists."""
+    from importlib.util import find_spec
+
+    for name in ("torch.onnx._internal.torchscript_exporter", "torch.onnx.utils"):
+        try:
+            if find_spec(name) is not None:
+                return True
+        except (ImportError, ValueError):
+            pass
+    return False
+
+
 def _probability_graph(model) -> tuple:
     """``(scaler or None, classifier, graph)``: the :class:`_ProbabilityGraph` of a fitted
     model, on a CPU copy of its network in evaluation mode (the model itself is neither moved
@@ -147,14 +175,15 @@ def _runtime_graph(model) -> bytes:
     metadata, for skspectra's own ONNX Runtime backend (``inference="onnxruntime"``).
 
     Exported by torch's TorchScript-based exporter while torch has it
-    (:func:`skspectra.inference._quick_export_available`): 0.35 s for the seed network
+    (:func:`_quick_export_available`): 0.35 s for the seed network
     against ~7 s for the ``torch.export``-based one of :func:`to_onnx` (which traces,
     decomposes and optimises the whole graph), the same probabilities within 1e-7 and run as
     fast by ONNX Runtime (1.34-1.38 ms against 1.35-1.38 ms for one seed spectrum, measured
     on the project's 2-core AMD EPYC). Otherwise by :func:`to_onnx`'s exporter, also when the
     old one fails (it then is not tried again in this process).
     """
-    if inference._quick_export_available():
+    global _quick_export_failed
+    if _quick_export_available():
         _import_onnx()  # the packages of the extra, so the same error as to_onnx without them
         _, clf, graph = _probability_graph(model)
         buffer = io.BytesIO()
@@ -175,7 +204,7 @@ def _runtime_graph(model) -> bytes:
                 )
             return buffer.getvalue()
         except Exception:  # a graph the old exporter cannot take: the current one may
-            inference._quick_export_failed = True
+            _quick_export_failed = True
     with tempfile.TemporaryDirectory() as folder:
         return to_onnx(model, Path(folder) / "model.onnx").read_bytes()
 

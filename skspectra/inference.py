@@ -428,34 +428,6 @@ def _onnx_installed() -> bool:
     return all(find_spec(name) is not None for name in ("onnx", "onnxscript", "onnxruntime"))
 
 
-# Set by skspectra.export._runtime_graph when torch's TorchScript-based exporter failed in this
-# process: "auto" then rents for as long as the slower exporter costs.
-_quick_export_failed = False
-
-
-def _quick_export_available() -> bool:
-    """Whether :func:`skspectra.export._runtime_graph` may use torch's TorchScript-based ONNX
-    exporter: this torch has it and it has not failed in this process."""
-    return not _quick_export_failed and _torchscript_exporter_present()
-
-
-@functools.cache
-def _torchscript_exporter_present() -> bool:
-    """Whether this torch has its TorchScript-based ONNX exporter (looked up once; the lookup
-    imports ``torch.onnx``). Deprecated since torch 2.9 and announced for removal; it lives in
-    ``torch.onnx._internal.torchscript_exporter`` since 2.9 and in ``torch.onnx.utils``
-    before, so only asked whether one of them exists."""
-    from importlib.util import find_spec
-
-    for name in ("torch.onnx._internal.torchscript_exporter", "torch.onnx.utils"):
-        try:
-            if find_spec(name) is not None:
-                return True
-        except (ImportError, ValueError):
-            pass
-    return False
-
-
 def _can_convert(module: nn.Module) -> bool:
     """Whether ``module`` is a :class:`~skspectra.SpectrumResNet`, or an ensemble of them, that
     the folded, compiled and ONNX paths know how to rewrite."""
@@ -567,8 +539,11 @@ class Predictor:
             total = _count(self._small_values, key) + n_spectra * n_points
             if total >= AUTO_ONNX_VALUES_SLOW_EXPORT:
                 return "onnxruntime"
-            if total >= AUTO_ONNX_VALUES and _quick_export_available():
-                return "onnxruntime"
+            if total >= AUTO_ONNX_VALUES:
+                from .export import _quick_export_available
+
+                if _quick_export_available():
+                    return "onnxruntime"
         return "eager"
 
     # -------------------------------------------------------------- running

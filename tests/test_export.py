@@ -216,9 +216,9 @@ def export_spy(monkeypatch):
     """The ``dynamo`` argument of every torch.onnx.export call (False: the TorchScript-based
     exporter), which fails with ``fail_old``; no failure of the quick exporter carried from
     one test to the next."""
-    from skspectra import inference
+    import skspectra.export
 
-    monkeypatch.setattr(inference, "_quick_export_failed", False)
+    monkeypatch.setattr(skspectra.export, "_quick_export_failed", False)
     calls, export = [], torch.onnx.export
 
     def spy(*args, dynamo=True, **kwargs):
@@ -242,7 +242,7 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
     import onnx
     import onnxruntime
 
-    from skspectra import inference
+    from skspectra import export
     from skspectra.export import _runtime_graph
 
     if kind == "bare":
@@ -257,7 +257,7 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the old exporter's deprecation notice stays inside
         graph = _runtime_graph(model)
-    assert export_spy.calls == ([False] if inference._torchscript_exporter_present() else [True])
+    assert export_spy.calls == ([False] if export._torchscript_exporter_present() else [True])
     proto = onnx.load_from_string(graph)
     ops = {node.op_type for node in proto.graph.node}
     assert "Conv" in ops and not ops & {"BatchNormalization", "Transpose"}
@@ -275,18 +275,18 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
 def test_runtime_graph_falls_back_to_the_current_exporter(clf, cause, export_spy, monkeypatch):
     import onnxruntime
 
-    from skspectra import inference
+    from skspectra import export
     from skspectra.export import _runtime_graph
 
     if cause == "missing":  # a torch that no longer has the TorchScript-based exporter
-        monkeypatch.setattr(inference, "_torchscript_exporter_present", lambda: False)
+        monkeypatch.setattr(export, "_torchscript_exporter_present", lambda: False)
     else:
-        monkeypatch.setattr(inference, "_torchscript_exporter_present", lambda: True)
+        monkeypatch.setattr(export, "_torchscript_exporter_present", lambda: True)
         export_spy.fail_old = True
     graph = _runtime_graph(clf)
     assert export_spy.calls == ([True] if cause == "missing" else [False, True])
     # Once failed, the old exporter is not tried again, and auto waits as for the slow one.
-    assert not inference._quick_export_available()
+    assert not export._quick_export_available()
     _runtime_graph(clf)
     assert export_spy.calls[-1] is True and export_spy.calls.count(False) <= 1
     session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])

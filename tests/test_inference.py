@@ -11,6 +11,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
+import skspectra.export
 from skspectra import SpectrumCNNClassifier, inference
 from skspectra.inference import Predictor, _ChannelsLast2d, chunk_size
 from skspectra.network import NetworkEnsemble, SpectrumResNet
@@ -152,8 +153,8 @@ def test_auto_compiles_once_repeated_calls_add_up(fitted, small_chunks, monkeypa
 def _quick_export(monkeypatch):
     """auto's ONNX Runtime threshold as where torch has its quick exporter (the tests lower
     AUTO_ONNX_VALUES), and no failure of that exporter carried from one test to the next."""
-    monkeypatch.setattr(inference, "_quick_export_failed", False)
-    monkeypatch.setattr(inference, "_torchscript_exporter_present", lambda: True)
+    monkeypatch.setattr(skspectra.export, "_quick_export_failed", False)
+    monkeypatch.setattr(skspectra.export, "_torchscript_exporter_present", lambda: True)
 
 
 needs_onnx = pytest.mark.skipif(
@@ -204,7 +205,7 @@ def test_auto_waits_longer_for_onnxruntime_when_only_the_slow_exporter_is_there(
     X = make_lines(n=10, n_points=N_POINTS, seed=1)[0]
     monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
     monkeypatch.setattr(inference, "AUTO_ONNX_VALUES_SLOW_EXPORT", 6 * N_POINTS)
-    monkeypatch.setattr(inference, "_quick_export_available", lambda: quick)
+    monkeypatch.setattr(skspectra.export, "_quick_export_available", lambda: quick)
     used = []
     for i in range(7):
         used.append(clf._predictor().backend_for(1, N_POINTS))
