@@ -197,9 +197,10 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         Perturbs every training batch (a tensor of shape ``(n, 1, n_points)``) before the
         forward pass. ``True``: :class:`~skspectra.SpectrumAugmentation` with its defaults
         (random flux scaling, offsets, noise and shifts of up to 1 % of the length); a callable
-        (e.g. ``SpectrumAugmentation(shift=0)``): that; ``False`` or ``None``: none. Validation
-        and prediction see the spectra as given. On the small real sets of
-        ``benchmarks/results/accuracy.md`` it raised the mean accuracy (the seed: none).
+        (e.g. ``SpectrumAugmentation(shift=0)`` or ``SpectrumAugmentation(mask=0.05)``): that;
+        ``False`` or ``None``: none. Validation and prediction see the spectra as given. On
+        the small real sets of ``benchmarks/results/accuracy.md`` it raised the mean accuracy
+        (the seed: none).
     center : "auto" or bool, default="auto"
         Subtract the training spectra's mean spectrum (``input_mean_``) from every spectrum,
         in ``fit`` and in prediction, so the network sees how a spectrum departs from the

@@ -31,6 +31,54 @@ def test_shift_moves_whole_spectra_by_at_most_the_bound_and_repeats_the_edges():
         assert torch.equal(row, expected)
 
 
+def test_mask_replaces_one_window_per_spectrum_by_the_line_between_its_neighbours():
+    torch.manual_seed(0)
+    X = torch.randn(200, 1, 100)
+    out = SpectrumAugmentation(shift=0, scale=0, offset=0, noise=0, mask=0.1)(X)
+    changed = out != X
+    widths = changed[:, 0].sum(dim=1)
+    assert widths.max() <= 10 and len(torch.unique(widths)) > 5
+    starts = set()
+    for row, new, where in zip(X[:, 0], out[:, 0], changed[:, 0], strict=True):
+        idx = torch.nonzero(where).flatten()
+        if len(idx) == 0:
+            continue
+        a, b = int(idx[0]), int(idx[-1])
+        starts.add(a)
+        assert b - a + 1 == len(idx)  # one contiguous window
+        lo = row[a - 1] if a > 0 else row[b + 1]
+        hi = row[b + 1] if b < 99 else row[a - 1]
+        t = torch.arange(1, len(idx) + 1) / (len(idx) + 1)
+        torch.testing.assert_close(new[a : b + 1], lo + (hi - lo) * t)
+    assert len(starts) > 20  # windows anywhere, the edges included below
+
+
+def test_mask_keeps_lines_inside_and_repeats_the_neighbour_at_the_edges():
+    torch.manual_seed(1)
+    ramps = _ramps(n=500, n_points=40)
+    out = SpectrumAugmentation(shift=0, scale=0, offset=0, noise=0, mask=0.25)(ramps)
+    changed = (out != ramps)[:, 0]
+    # a window inside a line is that line again: only windows at an edge change a ramp
+    at_start, at_end = changed[:, 0], changed[:, -1]
+    assert at_start.any() and at_end.any()
+    assert not changed[~(at_start | at_end)].any()
+    for row, where, start in zip(out[:, 0], changed, at_start, strict=True):
+        idx = torch.nonzero(where).flatten()
+        if len(idx):
+            neighbour = int(idx[-1]) + 1 if start else int(idx[0]) - 1
+            assert torch.all(row[idx] == neighbour)
+
+
+def test_mask_off_draws_nothing_so_default_fits_are_unchanged():
+    X = torch.randn(8, 1, 50)
+    torch.manual_seed(2)
+    a = SpectrumAugmentation()(X)
+    after_a = torch.rand(1)
+    torch.manual_seed(2)
+    b = SpectrumAugmentation(mask=0.0)(X)
+    assert torch.equal(a, b) and torch.equal(after_a, torch.rand(1))
+
+
 def test_changes_follow_the_spectrum_scale():
     X = torch.randn(16, 1, 80)
     augment = SpectrumAugmentation(shift=0.02, scale=0.2, offset=0.3, noise=0.1)
@@ -61,6 +109,8 @@ def test_bad_parameters_raise_when_used():
         SpectrumAugmentation(shift=0.7)(torch.zeros(2, 1, 10))
     with pytest.raises(InvalidParameterError, match="noise"):
         SpectrumAugmentation(noise=-1)(torch.zeros(2, 1, 10))
+    with pytest.raises(InvalidParameterError, match="mask"):
+        SpectrumAugmentation(mask=0.6)(torch.zeros(2, 1, 10))
 
 
 class _Recorder:
