@@ -42,6 +42,13 @@ __all__ = ["SpectrumCNNClassifier"]
 # (benchmarks/results/accuracy.md).
 _MIN_BATCHES_PER_EPOCH = 10
 
+# With mixup, batches_per_epoch=None makes every epoch this many times as long: mixing is a
+# strong regulariser that learns more slowly (Zhang et al. 2018 found its gains grew with
+# longer training). On the two UCR sets the default mixes, it raised Meat's accuracy from
+# 0.956 +- 0.038 to 0.983 +- 0.000 and left OliveOil's at 0.956 (means of 3 seeds,
+# benchmarks/results/accuracy.md); the sets it does not mix are unaffected.
+_MIXUP_EPOCH_FACTOR = 3
+
 # validation_split="auto": this share held out when every class has at least this many spectra
 # (10 or more of each in validation); smaller sets train on everything and keep the last epoch.
 _AUTO_VALIDATION = 0.2
@@ -183,7 +190,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         every batch.
     batches_per_epoch : int or None, default=None
         Batches in one epoch. ``None``: one pass over the training split, but at least 10
-        batches (so that tiny data sets still take enough steps per scored epoch).
+        batches (so that tiny data sets still take enough steps per scored epoch); with
+        mixing (``mixup``) three times that, since mixup learns more slowly.
     validation_split : "auto", float, int, CV splitter or None, default="auto"
         Held-out data scored after every epoch. A float is the fraction and an int the number
         of spectra, split stratified by class (plain random when a class is too rare to
@@ -617,6 +625,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         n_batches = self.batches_per_epoch
         if n_batches is None:
             n_batches = max(-(-len(dataset) // batch_size), _MIN_BATCHES_PER_EPOCH)
+            if self._mixup_alpha() > 0:
+                n_batches *= _MIXUP_EPOCH_FACTOR
         fractions = resolve_class_fractions(self.class_fractions, self.classes_)
         if fractions is not None:
             absent = np.setdiff1d(np.arange(len(fractions)), dataset.labels)

@@ -655,6 +655,20 @@ def test_auto_mixup_follows_the_centring():
     assert forced._mixup_alpha() == 0.2
 
 
+def test_mixup_triples_the_automatic_epoch_length():
+    # 48 training spectra in batches of 32: 2 per pass, lengthened to 10, and 30 when mixing.
+    X, y = make_alike()
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "validation_split": None}
+    alike = SpectrumCNNClassifier(**params, random_state=0).fit(X[:48], y[:48])
+    assert alike._mixup_alpha() > 0
+    assert alike.history[:, "train_batch_count"] == [30, 30, 30]
+    unmixed = SpectrumCNNClassifier(**params, mixup=None, random_state=0).fit(X[:48], y[:48])
+    assert unmixed.history[:, "train_batch_count"] == [10, 10, 10]
+    # An explicit length is kept as given, mixing or not.
+    fixed = SpectrumCNNClassifier(**params, batches_per_epoch=4, random_state=0).fit(X, y)
+    assert fixed._mixup_alpha() > 0 and fixed.history[:, "train_batch_count"] == [4, 4, 4]
+
+
 def test_a_fit_with_mixup_is_reproducible():
     X, y = make_alike()
     params = {**FAST, "max_epochs": 2, "f1_epochs": 1}
