@@ -468,7 +468,11 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
         help="spectra per training batch, or auto: a third of the training spectra within "
         "16-64 (default %(default)s)",
     )
-    g.add_argument("--batches-per-epoch", type=int, help="default: one pass (at least 10)")
+    g.add_argument(
+        "--batches-per-epoch",
+        type=int,
+        help="default: one pass over the data (at least 10 batches); three times that with mixup",
+    )
     g.add_argument(
         "--class-fractions",
         help="'balanced' or label=fraction pairs, e.g. "
