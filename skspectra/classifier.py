@@ -37,9 +37,9 @@ __all__ = ["SpectrumCNNClassifier"]
 
 # Epochs shorter than this many batches are lengthened: on a few dozen spectra one pass is a
 # single optimiser step, and selecting the best of 30 such "epochs" would select noise. Longer
-# epochs for such sets (at least 480 spectra: 30 batches of 16) were benchmarked and dropped:
-# Beef 0.844 -> 0.867 and Meat 0.956 -> 0.978 but Rock 0.920 / 0.860 -> 0.820 / 0.820
-# (benchmarks/results/accuracy.md).
+# epochs for such sets (at least 480 spectra: 30 batches of 16) were benchmarked and kept only
+# with mixup (below): Beef 0.844 -> 0.867 and Meat 0.956 -> 0.978 but Rock 0.920 / 0.860 ->
+# 0.820 / 0.820 (benchmarks/results/accuracy.md).
 _MIN_BATCHES_PER_EPOCH = 10
 
 # With mixup, batches_per_epoch=None makes every epoch this many times as long: mixing is a
