@@ -1,5 +1,6 @@
 """The benchmark scripts' own logic (their measurements run outside the test suite)."""
 
+import json
 import warnings
 
 import numpy as np
@@ -86,3 +87,82 @@ def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
     assert training_ratios(ours, [{"available": False}] * 3) == []
     result["training_ratios_by_round"] = training_ratios(ours, keras)
     assert "phase 1 / phase 2: 2.00x / 2.10x, 2.00x / 1.60x." in render_markdown(result)
+
+
+def _two_bands(rng, n_per_class: int, n_points: int = 40):
+    """Spectra of two classes, a band at point 10 or at point 30 on a noisy continuum of 1."""
+    X = 1 + 0.01 * rng.normal(size=(2 * n_per_class, n_points))
+    X[:n_per_class, 8:12] -= 0.5
+    X[n_per_class:, 28:32] -= 0.5
+    y = np.repeat(["lo", "hi"], n_per_class)
+    return X.astype(np.float32), y
+
+
+def test_the_accuracy_benchmark_runs_from_a_data_folder_end_to_end(tmp_path):
+    """`python -m benchmarks.accuracy --data-dir ...` on a folder in the shared data's format:
+    an official split (a UCR file) and a 5-fold set (the asteroid file), with the published
+    numbers printed beside ours, and ``--render-only`` rewriting the same table."""
+    from benchmarks.accuracy import PUBLISHED_ACCURACY, main
+
+    rng = np.random.default_rng(0)
+    X_train, y_train = _two_bands(rng, 10)
+    X_test, y_test = _two_bands(rng, 7)
+    np.savez(
+        tmp_path / "ucr_coffee.npz", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test
+    )
+    X, y = _two_bands(rng, 15)
+    np.savez(tmp_path / "asteroid_busdemeo16.npz", X=X, y=y)
+    out = tmp_path / "results"
+
+    report = main(
+        [
+            "--data-dir",
+            str(tmp_path),
+            "--datasets",
+            "coffee,asteroid",
+            "--methods",
+            "logreg,1nn",
+            "--seeds",
+            "1",
+            "--out-dir",
+            str(out),
+        ]
+    )
+
+    assert report["complete"] and report["datasets"] == ["coffee", "asteroid"]
+    coffee = report["data"]["coffee"]
+    assert coffee["n_train"] == [20] and coffee["n_test"] == [14]
+    assert report["data"]["asteroid"]["n_test"] == [6] * 5  # 5 stratified folds of 30
+    for name in ("coffee", "asteroid"):
+        for method in ("logreg", "1nn"):
+            summary = report["results"][name][method]["summary"]
+            assert summary["accuracy"]["mean"] == 1.0  # the bands separate the classes
+            assert summary["ece"]["mean"] <= 0.5
+    saved = json.loads((out / "accuracy.json").read_text())
+    assert saved["results"]["asteroid"]["1nn"]["summary"]["macro_f1"]["mean"] == 1.0
+    table = (out / "accuracy.md").read_text()
+    coffee_row = next(line for line in table.splitlines() if line.startswith("| UCR Coffee"))
+    assert f"{PUBLISHED_ACCURACY['coffee']['ResNet']:.3f}" in coffee_row
+    assert (out / "accuracy.png").stat().st_size > 0
+
+    main(["--render-only", "--out-dir", str(out)])
+    assert (out / "accuracy.md").read_text() == table
+
+
+def test_a_missing_data_file_names_the_folder_to_pass(tmp_path):
+    from benchmarks.accuracy import DATASETS, load_dataset
+
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
+        load_dataset(DATASETS["rock"], tmp_path, {})
+
+
+def test_expected_calibration_error_of_known_cases():
+    from benchmarks.accuracy import expected_calibration_error, reliability_bins
+
+    proba = np.tile([0.9, 0.1], (10, 1))
+    half_right = np.array([1, 0] * 5, dtype=float)
+    # Confident at 0.9 and right half the time: a gap of 0.4 in the one occupied bin.
+    assert expected_calibration_error(reliability_bins(proba, half_right)) == pytest.approx(0.4)
+    # Confident at 0.9 and right 9 times in 10: calibrated.
+    nine_right = np.array([1] * 9 + [0], dtype=float)
+    assert expected_calibration_error(reliability_bins(proba, nine_right)) == pytest.approx(0.0)
