@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import skspectra.io as sio
+import skspectra.io._contest as contest_module
+import skspectra.io._parallel as parallel_module
 from skspectra.io import (
     CONTEST_LABELS,
     Spectra,
@@ -75,13 +76,13 @@ def contest(tmp_path):
 def spy(monkeypatch):
     """Record every path the contest reader parses."""
     parsed: list[str] = []
-    real = sio._parse_chunk
+    real = contest_module._parse_chunk
 
     def parse_chunk(paths, n_points):
         parsed.extend(os.path.basename(p) for p in paths)
         return real(paths, n_points)
 
-    monkeypatch.setattr(sio, "_parse_chunk", parse_chunk)
+    monkeypatch.setattr(contest_module, "_parse_chunk", parse_chunk)
     return parsed
 
 
@@ -137,7 +138,7 @@ def test_fast_chunk_parser_agrees_with_exact_parser(tmp_path):
     for k, text in enumerate(texts):
         paths.append(str(tmp_path / f"{k}.txt"))
         Path(paths[-1]).write_text(text + "\n")
-    X, size, mtime, problems = sio._parse_chunk(paths, N_POINTS)
+    X, size, mtime, problems = contest_module._parse_chunk(paths, N_POINTS)
     assert problems == {}
     for row, text in zip(X, texts, strict=True):
         expected = np.array([float(t) for t in text.split(",")], dtype=np.float32)
@@ -444,8 +445,8 @@ def test_missing_paths_and_bad_options(contest, tmp_path):
 def test_parallel_parsing_matches_sequential(contest, monkeypatch):
     index, folder, ids, X, _ = contest
     (folder / f"{ids[-2]}.txt").write_text("1,nan")  # in the last chunk
-    monkeypatch.setattr(sio, "_MIN_PARALLEL", 1)
-    monkeypatch.setattr(sio, "_MIN_CHUNK", 4)
+    monkeypatch.setattr(contest_module, "_MIN_PARALLEL", 1)
+    monkeypatch.setattr(parallel_module, "_MIN_CHUNK", 4)
     with pytest.warns(SpectraReadWarning, match=f"train/{ids[-2]}.txt"):
         spectra = read_contest(index, folder, n_jobs=2, cache=False, on_error="skip")
     assert spectra.ids.tolist() == ids[:-2] + ids[-1:]
@@ -757,9 +758,9 @@ def test_no_warning_on_clean_reads(contest):
 def test_stat_in_threads_matches_one_thread(contest, monkeypatch):
     _, folder, ids, _, _ = contest
     paths = [str(folder / f"{i}.txt") for i in ids] + [str(folder / "missing.txt")]
-    one = sio._stat_all(paths)
-    monkeypatch.setattr(sio, "_STAT_CHUNK", 3)
-    threaded = sio._stat_all(paths)
+    one = contest_module._stat_all(paths)
+    monkeypatch.setattr(contest_module, "_STAT_CHUNK", 3)
+    threaded = contest_module._stat_all(paths)
     np.testing.assert_array_equal(threaded[0], one[0])
     np.testing.assert_array_equal(threaded[1], one[1])
     assert one[0][-1] == -1 and (one[0][:-1] > 0).all()
