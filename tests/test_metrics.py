@@ -58,3 +58,24 @@ def test_usable_in_cross_validation():
     scores = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=3, scoring=macro_f1_scorer)
     assert scores.shape == (3,)
     assert np.all((scores > 0.8) & (scores <= 1))
+
+
+def test_binary_string_labels_through_grid_search():
+    """Star vs galaxy: the scorer must score, not return NaN (scikit-learn's default pos_label=1
+    is not a label here), and GridSearchCV must pick the candidate that separates the classes."""
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = make_lines(n=60, n_points=32)
+    y = np.where(y == y[0], "star", "galaxy")
+    search = GridSearchCV(
+        LogisticRegression(max_iter=500), {"C": [1e-6, 10.0]}, cv=3, scoring=macro_f1_scorer
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NaN score warns in GridSearchCV
+        search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    assert search.best_params_ == {"C": 10.0}
+    assert macro_f1_scorer(search, X, y) == pytest.approx(
+        f1_score(y, search.predict(X), average="macro")
+    )
