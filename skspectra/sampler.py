@@ -57,21 +57,38 @@ def resolve_class_fractions(
     return fractions / fractions.sum()
 
 
-def _batch_counts(fractions: np.ndarray, batch_size: int) -> np.ndarray:
-    """Members of each class in a batch: largest-remainder rounding, so counts sum exactly."""
-    exact = fractions * batch_size
+def _batch_counts(
+    fractions: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Members of each class in one batch: ``fraction * batch_size`` in expectation, summing to
+    ``batch_size`` exactly.
+
+    Each class gets the whole part of its share, and the remaining places go to classes with
+    probability equal to their fractional parts (systematic sampling over their cumulative sum),
+    so a class whose share is below one member still appears in a matching share of batches.
+    """
+    # Rounded to 1e-9 so that shares meant to be whole (0.1 * 10) are not 0.9999999 short.
+    exact = np.round(fractions * batch_size, 9)
     counts = np.floor(exact).astype(int)
-    short = batch_size - counts.sum()
-    counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
+    remainder = exact - counts
+    short = batch_size - int(counts.sum())
+    if short > 0:
+        # Points u, u + 1, ... over the cumulated remainders (which add up to `short`): class c
+        # is hit at most once (its remainder is under 1), with probability equal to it.
+        edges = np.cumsum(remainder)
+        edges *= short / edges[-1]
+        hit = np.searchsorted(edges, rng.random() + np.arange(short), side="right")
+        counts += np.bincount(hit, minlength=len(counts))
     return counts
 
 
 class ClassFractionSampler(Sampler):
     """Yield batches of indices, each with fixed class fractions or plainly shuffled.
 
-    With ``fractions``, every batch holds ``round(fraction * batch_size)`` members of each
-    class, drawn with replacement from that class, so that a class of 0.3 % of the data still
-    appears in every batch (the contest model's sampling). Without, batches are consecutive
+    With ``fractions``, every batch holds ``fraction * batch_size`` members of each class in
+    expectation (the whole part always, the fractional part by chance), drawn with replacement
+    from that class, so that a class of 0.3 % of the data still appears in its share of batches
+    even when that share is below one member per batch (the contest model's sampling). Without, batches are consecutive
     slices of fresh random permutations of all samples.
 
     Parameters
@@ -141,8 +158,8 @@ class ClassFractionSampler(Sampler):
             yield batch.tolist()
 
     def _stratified(self) -> Iterator[list[int]]:
-        counts = _batch_counts(self.fractions, self.batch_size)
         for _ in range(self.n_batches):
+            counts = _batch_counts(self.fractions, self.batch_size, self.rng)
             parts = [
                 self.rng.choice(self.members[c], size=k, replace=True)
                 for c, k in enumerate(counts)

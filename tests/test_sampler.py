@@ -25,15 +25,12 @@ def class_counts(y, batch, n_classes):
     "fractions, batch_size, expected",
     [
         ([0.8, 0.1, 0.05, 0.05], 160, [128, 16, 8, 8]),  # the contest's schedule
-        ([0.5, 0.3, 0.2], 7, [4, 2, 1]),  # 3.5, 2.1, 1.4: the largest remainder gets the spare
-        ([1 / 3, 1 / 3, 1 / 3], 10, [4, 3, 3]),  # ties: the first class
-        ([0.45, 0.45, 0.1], 10, [5, 4, 1]),  # 4.5, 4.5, 1.0: ties again, first one wins
         ([0.1, 0.6, 0.3], 10, [1, 6, 3]),  # exact, despite 0.1 * 10 etc. in floating point
         ([0.29, 0.71], 100, [29, 71]),  # 0.29 * 100 = 28.999999999999996
         ([0.9, 0.0, 0.1], 20, [18, 0, 2]),  # a zero fraction is never drawn
     ],
 )
-def test_batch_counts_follow_fractions_exactly(fractions, batch_size, expected):
+def test_whole_shares_are_drawn_exactly_in_every_batch(fractions, batch_size, expected):
     n_classes = len(fractions)
     y = np.repeat(np.arange(n_classes), 50)
     s = sampler(y, batch_size, n_batches=6, fractions=fractions)
@@ -42,6 +39,34 @@ def test_batch_counts_follow_fractions_exactly(fractions, batch_size, expected):
     for batch in batches:
         assert len(batch) == batch_size
         assert_array_equal(class_counts(y, batch, n_classes), expected)
+
+
+@pytest.mark.parametrize(
+    "fractions, batch_size",
+    [
+        ([0.9, 0.06, 0.02, 0.02], 16),  # 14.4, 0.96, 0.32, 0.32: two classes under one a batch
+        ([1 / 20] * 20, 16),  # "balanced" over 20 classes: 0.8 of a member each
+        ([0.5, 0.3, 0.2, 0.0], 7),
+    ],
+)
+def test_fractional_shares_are_honoured_in_expectation(fractions, batch_size):
+    """Every class with a positive fraction is drawn, at fraction * batch_size a batch on
+    average, each batch holding the whole part or one more, never a zero-fraction class."""
+    fractions = np.asarray(fractions)
+    n_classes = len(fractions)
+    y = np.repeat(np.arange(n_classes), 30)
+    n_batches = 4000
+    counts = np.array(
+        [class_counts(y, b, n_classes) for b in sampler(y, batch_size, n_batches, fractions)]
+    )
+    assert (counts.sum(axis=1) == batch_size).all()
+    exact = fractions * batch_size
+    assert ((counts == np.floor(exact)) | (counts == np.floor(exact) + 1)).all()
+    assert (counts[:, fractions > 0].sum(axis=0) > 0).all()
+    assert (counts[:, fractions == 0] == 0).all()
+    # Means within 5 standard errors of the expected share.
+    sd = np.sqrt(np.maximum(exact % 1 * (1 - exact % 1), 1e-12) / n_batches)
+    assert np.all(np.abs(counts.mean(axis=0) - exact) <= 5 * sd + 1e-9)
 
 
 def test_rare_class_in_every_batch_drawn_from_right_class():
