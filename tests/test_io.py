@@ -287,10 +287,10 @@ def test_skip_mode_with_cache_reports_the_same_problems(contest, spy):
     index, folder, ids, _, _ = contest
     (folder / f"{ids[2]}.txt").write_text("1,2,x\n")
     age(folder / f"{ids[2]}.txt")
-    with pytest.warns(SpectraReadWarning, match="value 3 of 3 is 'x'"):
+    with pytest.warns(SpectraReadWarning, match="value 3 of 3 is not a number"):
         first = read_contest(index, folder, on_error="skip")
     spy.clear()
-    with pytest.warns(SpectraReadWarning, match="value 3 of 3 is 'x'"):
+    with pytest.warns(SpectraReadWarning, match="value 3 of 3 is not a number"):
         second = read_contest(index, folder, on_error="skip")
     assert spy == []
     assert first.skipped == second.skipped and list(second.skipped) == [ids[2]]
@@ -325,14 +325,14 @@ def _break(values: list[str], how: str) -> str:
 @pytest.mark.parametrize(
     ("how", "message"),
     [
-        ("text", f"value 7 of {N_POINTS} is 'abc', not a number"),
+        ("text", f"value 7 of {N_POINTS} is not a number \\(3 characters"),
         ("short", f"has {N_POINTS - 1} values, expected {N_POINTS}"),
         ("nan", f"value 4 of {N_POINTS} is nan: spectra must be finite"),
         ("inf", f"value 4 of {N_POINTS} is -inf: spectra must be finite"),
         ("huge", f"value 10 of {N_POINTS} is 1e39, too large for float32"),
         ("empty value", f"value 2 of {N_POINTS} is empty"),
         ("empty file", "is empty"),
-        ("two lines", f"value 25 of {N_POINTS - 1} is '.*\\\\n.*', not a number"),
+        ("two lines", f"value 25 of {N_POINTS - 1} is not a number"),
     ],
 )
 def test_bad_file_is_named(contest, how, message):

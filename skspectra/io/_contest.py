@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -19,7 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from ._files import _existing_file, atomic_write
+from ._files import ConfinedFolder, _existing_file, atomic_write, read_capped
 from ._parallel import _MAX_CHUNK, _MIN_PARALLEL, _chunk_size, _map_chunks, _want_progress
 from ._problems import (
     _LABEL_HINT,
@@ -48,6 +49,14 @@ _CACHE_FORMAT = 1
 _RACY_NS = 2_000_000_000
 _UNTRUSTED = np.iinfo(np.int64).min
 _COMMA = ord(",")
+# A spectrum file may hold at most this many bytes per value it should have (a float written
+# with 17 digits, an exponent, a comma and spaces takes about 30), plus _FILE_SLACK: a file of
+# the wrong length is refused by its size, without reading it.
+_BYTES_PER_VALUE = 64
+_FILE_SLACK = 4096
+# The file that teaches the spectrum length (n_points=None) is read only if it is at most this
+# large (about 500 000 values).
+_MAX_PROBE_BYTES = 16 << 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,8 +187,15 @@ def read_contest(
         )
     if n_points is not None and (not isinstance(n_points, int | np.integer) or n_points < 1):
         raise ValueError(f"n_points must be a positive integer or None, got {n_points!r}")
+    _confined.cache_clear()  # the folder is resolved afresh on every read
+    confined = _confined(folder)
+    if not isinstance(suffix, str) or confined.problem_with_name(f"x{suffix}") is not None:
+        raise ValueError(
+            f"suffix must be the end of a file name, like '.txt', got {suffix!r}: spectrum files "
+            "are read from spectra_dir itself, never from another folder"
+        )
 
-    index = _read_index(index_path, labels)
+    index = _read_index(index_path, labels, confined, suffix)
     n = len(index.ids)
     problems = dict(index.problems)
     hint = _LABEL_HINT if labels is not None else ""
@@ -235,8 +251,14 @@ class _Index(NamedTuple):
     problems: dict[int, str]
 
 
-def _read_index(path: Path, labels: Collection[str] | None) -> _Index:
-    """Read a contest index; each problem is keyed by its row and names the line."""
+def _read_index(
+    path: Path, labels: Collection[str] | None, confined: ConfinedFolder, suffix: str
+) -> _Index:
+    """Read a contest index; each problem is keyed by its row and names the line.
+
+    An id that is not a plain file name (``../x``, ``/etc/passwd``, ``a/b``) is a problem of its
+    line: the reader never opens a file outside ``spectra_dir``.
+    """
     try:
         # Everything as text: ids like "007" must keep their zeros, "nan" is a valid id. Blank
         # lines are kept (and dropped below) so that row i is on line i + 2.
@@ -275,6 +297,17 @@ def _read_index(path: Path, labels: Collection[str] | None) -> _Index:
     problems = {
         int(row): f"{path} line {lines[row]}: the id is empty" for row in np.flatnonzero(ids == "")
     }
+    # A vectorised screen first: almost every index holds plain names only.
+    suspect = np.isin(ids, [".", ".."])
+    for sep in ("/", "\\", "\0"):
+        suspect |= np.char.find(ids, sep) >= 0
+    for row in np.flatnonzero(suspect):
+        if confined.problem_with_name(f"{ids[row]}{suffix}") is not None:
+            problems.setdefault(
+                int(row),
+                f"{path} line {lines[row]}: the id {_shorten(str(ids[row]), 60)!r} is not a plain "
+                "file name: ids name files inside spectra_dir, without a folder",
+            )
     rows = {i: f"{path} line {line}" for i, line in enumerate(lines)}
     earlier = {i: f"line {line}" for i, line in enumerate(lines)}
     for row, message in _label_problems(y, ids, labels, rows, earlier).items():
@@ -354,13 +387,15 @@ def _probe_length(paths: Sequence[str]) -> tuple[int, int]:
     first_problem = None
     for position, path in enumerate(paths[:_MAX_PROBE]):
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data, _ = _read_spectrum_file(path, None)
         except FileNotFoundError:
             first_problem = first_problem or f"{path} does not exist"
             continue
         except OSError as exc:
             first_problem = first_problem or f"{path} cannot be read ({exc.strerror or exc})"
+            continue
+        except ValueError as exc:
+            first_problem = first_problem or str(exc)
             continue
         values, message = _parse_exact(_trim(data), None)
         if values is not None:
@@ -423,15 +458,15 @@ def _parse_chunk(
     rows: list[int] = []
     for i, path in enumerate(paths):
         try:
-            with open(path, "rb") as handle:
-                # The stat of the open file describes exactly the bytes read below.
-                stat = os.fstat(handle.fileno())
-                data = handle.read()
+            data, stat = _read_spectrum_file(path, n_points)
         except FileNotFoundError:
             problems[i] = ("missing", "")
             continue
         except OSError as exc:
             problems[i] = ("file", f"{path} cannot be read ({exc.strerror or exc})")
+            continue
+        except ValueError as exc:  # outside the folder, not a regular file, or too large
+            problems[i] = ("file", str(exc))
             continue
         size[i], mtime[i] = stat.st_size, stat.st_mtime_ns
         data = _trim(data)
@@ -460,6 +495,32 @@ def _parse_chunk(
         X[i] = 0.0
         problems[i] = ("file", f"{paths[i]}: {_parse_exact(blobs[j], n_points)[1]}")
     return X, size, mtime, problems
+
+
+def _read_spectrum_file(path: str, n_points: int | None) -> tuple[bytes, os.stat_result]:
+    """The bytes of one spectrum file and the stat of the open file, read only from its folder,
+    only if it is a regular file, and only up to the size a spectrum of ``n_points`` values
+    takes (``_MAX_PROBE_BYTES`` when the length is not known yet).
+
+    Raises FileNotFoundError, OSError, or ValueError with a message that names the file and
+    never shows its content.
+    """
+    folder, name = os.path.split(path)
+    if n_points is None:
+        limit, why = _MAX_PROBE_BYTES, "the first file read, whose length fixes n_points"
+    else:
+        limit, why = n_points * _BYTES_PER_VALUE + _FILE_SLACK, f"a spectrum of {n_points} values"
+    with _confined(folder).open(name) as handle:
+        # The stat of the open file describes exactly the bytes read below.
+        stat = os.fstat(handle.fileno())
+        data = read_capped(handle, limit, lambda: f"{path} is too large for {why}")
+    return data, stat
+
+
+@functools.lru_cache(maxsize=8)
+def _confined(folder: str) -> ConfinedFolder:
+    # Resolving the folder costs a few system calls: once per folder and process, not per file.
+    return ConfinedFolder(folder, "spectrum file")
 
 
 def _trim(data: bytes) -> bytes:
@@ -516,7 +577,8 @@ def _parse_exact(data: bytes, n_points: int | None) -> tuple[np.ndarray | None, 
         try:
             values[j] = float(text)
         except ValueError:
-            return None, f"value {j + 1} of {n} is {_shorten(text)!r}, not a number"
+            # The text itself is not shown: the file may hold anything (it is not echoed).
+            return None, f"value {j + 1} of {n} is not a number ({len(text)} characters of text)"
     if n_points is not None and n != n_points:
         return None, f"has {n} values, expected {n_points}"
     return _finite_float32(values, lambda j: tokens[j].strip())
