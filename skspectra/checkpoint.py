@@ -4,8 +4,9 @@ A fit of :class:`~skspectra.SpectrumCNNClassifier` with ``checkpoint_dir`` set w
 every epoch, everything needed to go on from there: weights, optimizer state, the best weights
 so far, the history and the states of the random generators. Calling ``fit`` again with the same
 data and parameters resumes from the last completed epoch and ends with the same weights as an
-uninterrupted fit. Files are written atomically and read with ``torch.load(weights_only=True)``,
-which unpickles no code.
+uninterrupted fit. Each fit writes its own file, named by the digest of its data and parameters,
+so fits sharing a folder never overwrite each other's. Files are written atomically and read
+with ``torch.load(weights_only=True)``, which unpickles no code.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import io
 import json
 import signal
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,19 +27,48 @@ import torch
 
 from .io import atomic_write
 
-__all__ = ["TrainingInterrupted", "fingerprint", "interruptible", "read_checkpoint"]
+__all__ = [
+    "TrainingInterrupted",
+    "TrainingInterruptedWarning",
+    "checkpoint_path",
+    "fingerprint",
+    "interruptible",
+    "read_checkpoint",
+    "remove_checkpoint",
+    "write_checkpoint",
+]
 
-FORMAT = 1
-FILENAME = "skspectra-checkpoint.pt"
+FORMAT = 2
+PREFIX = "skspectra-checkpoint-"
 # Parameters that change how a fit is watched or where it is saved, not what it computes.
 _IGNORED_PARAMS = {"callbacks", "verbose", "checkpoint_dir", "inference"}
+# What a checkpoint holds, and the type of each entry: anything else is a damaged file.
+_FIELDS = {
+    "format": int,
+    "fingerprint": str,
+    "epochs_done": int,
+    "module": dict,
+    "optimizer": dict,
+    "schedule": dict,
+    "history": list,
+    "torch_rng": torch.Tensor,
+    "sampler_rng": dict,
+}
 
 
 class TrainingInterrupted(KeyboardInterrupt):
     """SIGINT (Ctrl-C) or SIGTERM arrived during a fit.
 
     A subclass of :class:`KeyboardInterrupt`, so that it is told apart from skorch's
-    ``EarlyStopping``, which raises a plain ``KeyboardInterrupt`` to end a phase.
+    ``EarlyStopping``, which raises a plain ``KeyboardInterrupt`` to end training.
+    """
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """A fit was interrupted and returned with the best weights so far.
+
+    Turn it into an error where a half-trained model must never be used:
+    ``warnings.simplefilter("error", TrainingInterruptedWarning)``.
     """
 
 
@@ -69,8 +100,8 @@ def interruptible() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def fingerprint(params: Mapping[str, Any], X: np.ndarray, y: np.ndarray) -> str:
-    """A digest of what a fit computes: its parameters and its data.
+def fingerprint(params: Mapping[str, Any], *arrays: np.ndarray) -> str:
+    """A digest of what a fit computes: its parameters and its data (spectra, labels, weights).
 
     A checkpoint is resumed only by a fit with the same fingerprint. Parameters whose ``repr``
     holds a memory address (a ``RandomState`` instance, say) make every fingerprint new, so
@@ -79,7 +110,8 @@ def fingerprint(params: Mapping[str, Any], X: np.ndarray, y: np.ndarray) -> str:
     digest = hashlib.blake2b(digest_size=20)
     kept = {k: repr(v) for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
     digest.update(json.dumps(kept, sort_keys=True).encode())
-    for array in (np.ascontiguousarray(X), np.ascontiguousarray(y)):
+    for array in arrays:
+        array = np.ascontiguousarray(array)
         digest.update(f"{array.shape}{array.dtype}".encode())
         digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
@@ -93,35 +125,60 @@ def plain(value: Any) -> Any:
     )
 
 
-def write_checkpoint(directory: str | Path, state: dict) -> Path:
-    """Write ``state`` (tensors and plain values) to ``directory``, atomically."""
-    path = Path(directory) / FILENAME
+def checkpoint_path(directory: str | Path, key: str) -> Path:
+    """The file of the fit with fingerprint ``key`` in ``directory``."""
+    return Path(directory) / f"{PREFIX}{key}.pt"
+
+
+def write_checkpoint(directory: str | Path, key: str, state: dict) -> Path:
+    """Write ``state`` (tensors and plain values) for fit ``key``, atomically."""
+    path = checkpoint_path(directory, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, **state}, buffer)
+    torch.save({"format": FORMAT, "fingerprint": key, **state}, buffer)
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
     return path
 
 
-def read_checkpoint(directory: str | Path, expected: str) -> dict | None:
-    """The checkpoint in ``directory`` if it belongs to the fit with fingerprint ``expected``.
+def read_checkpoint(directory: str | Path, key: str, total_epochs: int) -> dict | None:
+    """The checkpoint of the fit with fingerprint ``key``, or None when there is none.
 
-    Returns None when there is none, or when it belongs to another fit (other data or
-    parameters); a damaged file raises a ValueError naming it.
+    Every damaged or inconsistent file (unreadable, a missing or mistyped field, another fit's
+    fingerprint under this name, ``epochs_done`` outside ``0..total_epochs`` or unequal to the
+    history's length) raises a ValueError naming it.
     """
-    path = Path(directory) / FILENAME
+    path = checkpoint_path(directory, key)
     if not path.exists():
         return None
+
+    def damaged(why: str) -> ValueError:
+        return ValueError(f"{path} is not a usable skspectra checkpoint ({why}); delete it")
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(
-            f"{path} is not a readable skspectra checkpoint ({exc}); delete it to start afresh"
-        ) from exc
-    if state.get("format") != FORMAT or state.get("fingerprint") != expected:
-        return None
+        raise damaged(f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict):
+        raise damaged(f"it holds a {type(state).__name__}, not a dict")
+    for field, kind in _FIELDS.items():
+        if not isinstance(state.get(field), kind) or isinstance(state.get(field), bool):
+            raise damaged(f"field {field!r} is missing or not a {kind.__name__}")
+    if state["format"] != FORMAT:
+        raise damaged(f"format {state['format']}, this version reads {FORMAT}")
+    if state["fingerprint"] != key:
+        raise damaged("its fingerprint is not the one its name says")
+    done = state["epochs_done"]
+    if not 0 <= done <= total_epochs or done != len(state["history"]):
+        raise damaged(
+            f"epochs_done={done} with {len(state['history'])} history rows, for a fit of "
+            f"{total_epochs} epochs"
+        )
     return state
 
 
-def remove_checkpoint(directory: str | Path) -> None:
-    (Path(directory) / FILENAME).unlink(missing_ok=True)
+def remove_checkpoint(directory: str | Path, key: str) -> None:
+    """Delete fit ``key``'s checkpoint (a finished fit needs it no more)."""
+    try:
+        checkpoint_path(directory, key).unlink(missing_ok=True)
+    except OSError as exc:  # a read-only folder: the fit itself succeeded
+        warnings.warn(f"could not remove the checkpoint: {exc}", RuntimeWarning, stacklevel=2)

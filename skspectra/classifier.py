@@ -3,100 +3,56 @@
 from __future__ import annotations
 
 import os
+import signal
 import warnings
-import weakref
 from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog
-from skorch.utils import to_tensor
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from torch.utils.data import Dataset
 
-from . import checkpoint as ckpt
 from .augmentation import SpectrumAugmentation
-from .inference import BACKENDS, Predictor, heap_kept
-from .loss import SoftMacroF1Loss
+from .callbacks import (
+    EpochCheckpoint,
+    FiniteLoss,
+    TwoPhaseSchedule,
+    valid_accuracy,
+    valid_macro_f1,
+)
+from .checkpoint import TrainingInterrupted, TrainingInterruptedWarning, interruptible
+from .dataset import SpectraDataset, validation_indices
+from .inference import BACKENDS, Predictor, mc_dropout
 from .network import NetworkEnsemble, SpectrumResNet
 from .sampler import ClassFractionSampler, resolve_class_fractions
 
 __all__ = ["SpectrumCNNClassifier"]
 
-# Epochs shorter than this many batches are lengthened: on a few dozen spectra one pass is a
-# single optimiser step, and selecting the best of 30 such "epochs" would select noise. Longer
-# epochs for such sets (at least 480 spectra: 30 batches of 16) were benchmarked and kept only
-# with mixup (below): Beef 0.844 -> 0.867 and Meat 0.956 -> 0.978 but Rock 0.920 / 0.860 ->
-# 0.820 / 0.820 (benchmarks/results/accuracy.md).
+# An epoch is one pass over the training spectra but at least this many batches: on a few dozen
+# spectra one pass is a single step, and 30 such epochs would be too few steps to learn.
 _MIN_BATCHES_PER_EPOCH = 10
-
-# With mixup, batches_per_epoch=None makes every epoch this many times as long: mixing is a
-# strong regulariser that learns more slowly (Zhang et al. 2018 found its gains grew with
-# longer training). On the two UCR sets the default mixes, it raised Meat's accuracy from
-# 0.956 +- 0.038 to 0.983 +- 0.000 and left OliveOil's at 0.956 (means of 3 seeds,
-# benchmarks/results/accuracy.md); the sets it does not mix are unaffected.
+# With mixup an epoch is this many times as long: mixing learns more slowly (Zhang et al. 2018).
 _MIXUP_EPOCH_FACTOR = 3
-
-# validation_split="auto": this share held out when every class has at least this many spectra
-# (10 or more of each in validation); smaller sets train on everything and keep the last epoch.
-_AUTO_VALIDATION = 0.2
-_AUTO_VALIDATION_MIN_CLASS = 50
-
-# batch_size="auto": a third of the training spectra, within these bounds. On the small UCR sets
-# (20-60 training spectra) batches of 16-20 scored Rock 0.853, OliveOil 0.944, Meat 0.967 and
-# Beef 0.789 where batches of 64 (the whole set in every step) scored 0.813, 0.911, 0.950 and
-# 0.811 (means of 3 seeds, benchmarks/results/accuracy.md); Strawberry lost with 16; from 192
-# training spectra up (milk, Strawberry, the asteroids, make_spectra) it is the 64 they were
-# tuned and benchmarked with.
-_AUTO_BATCH_MIN = 16
-_AUTO_BATCH_MAX = 64
-
-# center="auto": subtract the mean spectrum when the spectra differ from it, on average, by less
-# than this fraction of its norm. Measured after FluxScaler() (benchmarks/results/accuracy.md):
-# centring helped at UCR OliveOil's 0.011 and Meat's 0.039, made no clear difference at the
-# asteroids' 0.072 (macro-F1 0.790 vs 0.799 over 2 seeds) and hurt at Rock's 0.37 and Beef's 0.62
-# (Coffee 0.094, Strawberry 0.19, milk 0.60, make_spectra 1.3 left alone).
+# center="auto" centres spectra that differ from their mean by less than this share of its norm.
 _AUTO_CENTER_SPREAD = 0.05
-_SPREAD_CHUNK_VALUES = 1 << 22  # values per chunk of the spread computation (32 MB in float64)
-
-# mixup="auto": Beta(alpha, alpha) mixing with this alpha when the classifier centres its input.
-# Benchmarked with 3 seeds (benchmarks/results/accuracy.md): centred sets gained (UCR Meat 0.883
-# -> 0.950, OliveOil 0.856 -> 0.911 accuracy); in screens, sets of varied spectra lost (Beef
-# 0.811 -> 0.767, Strawberry 0.960 -> 0.948, asteroid macro-F1 0.799 -> 0.744 over 2 seeds) or
-# stayed level (Rock 0.813 -> 0.807); alpha 0.2 did no better.
+# mixup="auto" mixes centred spectra with this Beta alpha.
 _AUTO_MIXUP_ALPHA = 0.4
-
-# n_networks="auto": this many networks when the training split holds at most
-# _AUTO_ENSEMBLE_POINTS spectrum points (n_train x n_points), one otherwise. Five networks side
-# by side raised the accuracy on the small real sets (benchmarks/results/accuracy.md); the
-# bound keeps an ensemble's epoch no dearer than one network's on 1.25 million points.
-_AUTO_NETWORKS = 5
-_AUTO_ENSEMBLE_POINTS = 250_000
-
-# augment=True: these settings (never modified: each call draws from torch's generator).
-_DEFAULT_AUGMENTATION = SpectrumAugmentation()
-
-# Each fitted classifier's Predictor (chunked forward, compiled copy), dropped with the
-# classifier. A Predictor never refers back to its classifier, so entries can be collected.
-_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# A fit whose training macro-F1 ends below this warns that it did not learn its own data.
+_POOR_TRAINING_F1 = 0.5
 
 
 def spread_around_mean(X: np.ndarray) -> float:
     """Mean Euclidean distance of the rows of ``X`` to their mean row, over that row's norm
     (``inf`` when the mean row is zero): 0.01 for spectra that are nearly alike, 1 or more for
-    varied ones.
+    varied ones. Scale-free, and nearly the same on any large part of the data as on all of it.
 
     >>> spread_around_mean(np.array([[1.0, 2.0], [1.2, 2.0], [0.8, 2.0]]))  # doctest: +ELLIPSIS
     0.0596...
@@ -105,44 +61,12 @@ def spread_around_mean(X: np.ndarray) -> float:
     norm = float(np.linalg.norm(mean))
     if norm == 0.0 or len(X) == 0:
         return float("inf")
-    total, rows = 0.0, max(1, _SPREAD_CHUNK_VALUES // max(X.shape[1], 1))
-    for start in range(0, len(X), rows):  # in chunks: no float64 copy of a large X
-        block = X[start : start + rows].astype(np.float64) - mean
-        total += float(np.sqrt(np.square(block).sum(axis=1)).sum())
+    rows = max(1, (1 << 22) // max(X.shape[1], 1))
+    total = sum(  # in chunks: no float64 copy of a large X
+        float(np.linalg.norm(X[i : i + rows].astype(np.float64) - mean, axis=1).sum())
+        for i in range(0, len(X), rows)
+    )
     return total / len(X) / norm
-
-
-def _as_tensor(X: np.ndarray) -> torch.Tensor:
-    """A tensor sharing X's memory when possible (torch needs it writable and contiguous)."""
-    return torch.from_numpy(np.require(X, requirements=["C", "W"]))
-
-
-class _Spectra(Dataset):
-    """Rows ``index`` of ``X`` and ``y`` (tensors shared, never copied), with their labels
-    as numpy for the batch sampler and the random generator the sampler draws from. An
-    ``offset`` (the classifier's ``input_mean_``) is subtracted from each row as it is read, so
-    centring never copies the whole training set."""
-
-    def __init__(self, X, y, index, rng=None, offset: torch.Tensor | None = None):
-        self.X, self.y, self.index = X, y, torch.as_tensor(index)
-        self.labels = y[self.index].numpy()
-        self.rng = rng
-        self.offset = offset
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, i):
-        j = self.index[i]
-        row = self.X[j]
-        return (row if self.offset is None else row - self.offset), self.y[j]
-
-
-class _Phases:
-    """Marker passed through skorch's ``fit_loop`` in place of ``X``: the prepared datasets."""
-
-    def __init__(self, train: _Spectra, valid: _Spectra | None):
-        self.train, self.valid = train, valid
 
 
 class SpectrumCNNClassifier(NeuralNetClassifier):
@@ -150,170 +74,104 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
     Phase 1 trains with cross-entropy (``criterion``) at ``lr`` for ``max_epochs`` epochs.
     Phase 2 starts from the best phase-1 weights and trains with the soft macro-F1 loss
-    (:class:`~skspectra.SoftMacroF1Loss`) at ``f1_lr`` for ``f1_epochs`` epochs, each phase with
-    a fresh optimizer. After every epoch the macro-F1 on a held-out validation split is scored;
-    at the end the weights of the best epoch over both phases are restored (in memory). This is
-    the schedule of the LAMOST 2018 contest model (see the project's ``SEED_MODEL.md``).
+    (:class:`~skspectra.SoftMacroF1Loss`) at ``f1_lr`` for ``f1_epochs`` epochs with a fresh
+    optimizer. With a validation split, macro-F1 is scored after every epoch and the weights of
+    the best epoch over both phases are restored at the end. This is the schedule of the LAMOST
+    2018 contest model (the project's ``SEED_MODEL.md``), run as one skorch training loop with
+    the callbacks of :mod:`skspectra.callbacks`.
 
-    It is a skorch :class:`~skorch.classifier.NeuralNetClassifier`: callbacks, ``history``,
-    ``module__*`` and ``optimizer__*`` parameters and ``device`` work as in skorch. The number of
-    classes and the input length are taken from the data at ``fit``.
+    It is a skorch :class:`~skorch.classifier.NeuralNetClassifier`: ``callbacks``, ``history``,
+    ``module__*``, ``optimizer__*`` and ``device`` work as in skorch. The number of classes and
+    the input length come from the data. Every default is one fixed behaviour, the same for a
+    cross-validation fold as for the refit on all the data; how each was chosen is recorded in
+    ``benchmarks/results/``.
 
     Parameters
     ----------
     module : torch module class or instance, default=SpectrumResNet
-        The network. A class is built with ``n_classes`` and ``n_points`` from the data plus
-        ``module__*`` parameters (e.g. ``module__filters=(16, 32)``, ``module__dropout=0.3``).
-        It must output logits of shape ``(n, n_classes)`` for input ``(n, 1, n_points)``.
-    lr : float, default=1e-3
-        Learning rate of phase 1.
-    max_epochs : int, default=30
-        Epochs of phase 1 (cross-entropy); 0 skips it.
-    f1_lr : float, default=1e-4
-        Learning rate of phase 2.
-    f1_epochs : int, default=10
-        Epochs of phase 2 (soft macro-F1 loss); 0 skips it.
-    batch_size : "auto" or int, default="auto"
-        Spectra per training batch (capped at the training set size) and per validation
-        batch. ``"auto"``: a third of the training spectra, but at least 16 and at most 64,
-        so 64 from 192 training spectra up and 16 to 20 on sets of a few dozen, where smaller,
-        noisier steps generalised better (UCR Rock 0.813 -> 0.853, OliveOil 0.911 -> 0.944,
-        Meat 0.950 -> 0.967, Beef 0.811 -> 0.789 accuracy, means of 3 seeds;
-        ``benchmarks/results/accuracy.md``) and fit faster. Validation runs in batches of 64.
-        The seed: 160. (skorch's ``ProgressBar`` computes its total from ``batch_size``; with
-        this classifier use ``ProgressBar(batches_per_epoch="count")``.)
+        The network, built with ``n_classes`` and ``n_points`` from the data plus ``module__*``
+        parameters (e.g. ``module__filters=(16, 32)``). It maps ``(n, 1, n_points)`` spectra to
+        ``(n, n_classes)`` logits.
+    lr, max_epochs : float, int, default=1e-3, 30
+        Learning rate and epochs of phase 1 (0 epochs skips it).
+    f1_lr, f1_epochs : float, int, default=1e-4, 10
+        Learning rate and epochs of phase 2 (0 epochs skips it).
+    batch_size : int, default=32
+        Spectra per training batch (at most the training set) and per prediction batch.
     class_fractions : None, "balanced" or mapping, default=None
-        Composition of every training batch. ``None``: plain shuffling. ``"balanced"``: equal
-        numbers of each class. A mapping ``label -> fraction`` (e.g. the contest's
-        ``{"star": 0.8, "unknown": 0.1, "galaxy": 0.05, "qso": 0.05}``): those fractions. With
-        fractions, members of each class are drawn with replacement, so rare classes appear in
-        every batch.
+        Composition of every training batch: None, plain shuffling; ``"balanced"``, equal
+        shares; a mapping ``label -> fraction`` (the contest's ``{"star": 0.8, "unknown": 0.1,
+        "galaxy": 0.05, "qso": 0.05}``), those shares, in expectation when a share is less
+        than one spectrum a batch. Members are drawn with replacement.
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in both losses, multiplied into ``sample_weight``
+        (``"balanced"``: ``n_samples / (n_classes * count)``, as in scikit-learn).
     batches_per_epoch : int or None, default=None
-        Batches in one epoch. ``None``: one pass over the training split, but at least 10
-        batches (so that tiny data sets still take enough steps per scored epoch); with
-        mixing (``mixup``) three times that, since mixup learns more slowly.
-    validation_split : "auto", float, int, CV splitter or None, default="auto"
-        Held-out data scored after every epoch. A float is the fraction and an int the number
-        of spectra, split stratified by class (plain random when a class is too rare to
-        stratify, with a warning); a scikit-learn splitter (anything with ``split(X, y)``)
-        gives its first split. The same split serves both phases. ``None``: no validation; the
-        last epoch's weights are kept. ``"auto"``: 0.2 when every class has at least 50
-        spectra (so the validation set holds 10 or more of each), otherwise ``None``: on a few
-        dozen spectra, choosing the epoch by a handful of held-out ones selected noise and
-        cost a fifth of the training data (``benchmarks/results/accuracy.md``).
-    augment : bool, callable or None, default=True
-        Perturbs every training batch (a tensor of shape ``(n, 1, n_points)``) before the
-        forward pass. ``True``: :class:`~skspectra.SpectrumAugmentation` with its defaults
-        (random flux scaling, offsets, noise and shifts of up to 1 % of the length); a callable
-        (e.g. ``SpectrumAugmentation(shift=0)`` or ``SpectrumAugmentation(mask=0.05)``): that;
-        ``False`` or ``None``: none. Validation and prediction see the spectra as given. On
-        the small real sets of ``benchmarks/results/accuracy.md`` it raised the mean accuracy
-        (the seed: none).
+        Batches in an epoch; None: one pass over the training spectra but at least 10 batches
+        (three times that with ``mixup``, which learns more slowly).
+    validation_split : None, float, int or CV splitter, default=None
+        Spectra held out to score macro-F1 after every epoch and keep the best epoch: a
+        fraction, a count (stratified by class), or a splitter's first split. None: train on
+        everything and keep the last epoch.
+    augment : bool or callable, default=True
+        Perturbs every training batch ``(n, 1, n_points)``: True,
+        :class:`~skspectra.SpectrumAugmentation` with its defaults; a callable, that; False,
+        none.
     center : "auto" or bool, default="auto"
-        Subtract the training spectra's mean spectrum (``input_mean_``) from every spectrum,
-        in ``fit`` and in prediction, so the network sees how a spectrum departs from the
-        typical one. ``"auto"``: only when the spectra are nearly alike, i.e. they differ from
-        their mean by less than 5 % of its norm on average (FTIR of one kind of sample, say):
-        there the classes differ by a few percent and the shared shape would drown them. It
-        raised the accuracy on UCR OliveOil from 0.678 to 0.856 and on Meat from 0.783 to 0.883
-        (means of 3 seeds, ``benchmarks/results/accuracy.md``); on
-        sets of varied spectra (UCR Beef, Rock) it lowered it, so ``"auto"`` leaves those
-        alone. The augmentation (``augment``) then perturbs the centred spectra, i.e. the
-        departures from the mean. The seed: ``False``.
+        Subtract the training spectra's mean spectrum (``input_mean_``) before the network.
+        ``"auto"``: when the spectra differ from it by less than 5 % of its norm on average
+        (``input_spread_``; a scale-free property of the data, so a fold and the refit agree):
+        nearly alike spectra, whose classes differ by a few percent.
     mixup : "auto", float or None, default="auto"
-        Mixup (Zhang et al. 2018, "mixup: beyond empirical risk minimization"): every training
-        batch is replaced by ``lam * X + (1 - lam) * X[perm]`` for a random pairing ``perm``
-        and ``lam`` drawn from Beta(``mixup``, ``mixup``), and the loss by the same mix of the
-        losses against both labels, in both phases. A float sets that alpha (0.2-0.4 is
-        usual); ``None`` or 0: off. ``"auto"``: alpha 0.4 when the classifier centres its input
-        (see ``center``), off otherwise: mixing two nearly alike spectra gives a plausible one.
-        On the centred UCR sets it raised the accuracy from 0.883 to 0.950 (Meat) and from
-        0.856 to 0.911 (OliveOil), and halved the calibration error; on varied spectra it
-        lowered it (Beef 0.811 -> 0.767, Strawberry 0.960 -> 0.948; means of 3 seeds,
-        ``benchmarks/results/accuracy.md``). Mixing learns more slowly: with
-        ``batches_per_epoch=None`` its epochs are three times as long (Meat 0.956 -> 0.983,
-        OliveOil level). The seed: ``None``.
-    n_networks : "auto" or int, default="auto"
-        Networks trained side by side on the same batches, each from its own initial weights
-        and with its own loss, and predicting together: ``predict_proba`` is the mean of their
-        class probabilities (a deep ensemble; see :class:`~skspectra.network.NetworkEnsemble`).
-        Each network costs a full network's time in training and prediction. ``"auto"``: 5
-        when the training split holds at most 250,000 spectrum points (e.g. 96 spectra of
-        2600 points, or 1,000 of 250), 1 otherwise (and for a ``module`` instance, which is
-        one network). The loss is the mean of the networks' losses, so each network's gradient
-        is 1/n_networks of its own: Adam (the default) divides that scale out (up to its eps),
-        plain SGD would need an n_networks-times larger ``lr``. With several networks the
-        parameter names gain a ``networks.<k>.`` prefix (``networks.0.head.0.weight``): name
-        patterns for optimizer parameter groups or skorch's ``Freezer`` must match those. In
-        ``benchmarks/results/accuracy.md`` (means of 3 seeds) five networks
-        raised UCR Beef from 0.789 to 0.844, Rock from 0.853 to 0.893 and OliveOil from 0.944
-        to 0.956, left Coffee (1.000), Strawberry (0.961) and the asteroids' macro-F1 (0.793)
-        about level and Meat within its spread (0.967 -> 0.956); over more seeds (10 of one
-        network, 4 of five, on a GPU) they were ahead on all of these but OliveOil (level). The
-        seed: 1.
+        Mixup (Zhang et al. 2018): each training batch becomes ``lam * X + (1 - lam) *
+        X[perm]`` with ``lam ~ Beta(mixup, mixup)``, and the loss the same mix of the losses
+        against both labels. ``"auto"``: 0.4 when centring, else off.
+    n_networks : int, default=1
+        Networks trained side by side on the same batches, predicting their mean
+        probability (a deep ensemble, :class:`~skspectra.network.NetworkEnsemble`); each costs
+        a network's time.
     random_state : int, RandomState instance or None, default=None
-        Seeds the split, the batch sampler, weight initialisation and dropout. With an int, a
-        fit on CPU is reproducible to the bit. The global torch random state is left as it was.
+        Seeds the split, the sampler, the initial weights, augmentation and dropout: with an
+        int a CPU fit is reproducible to the bit (for a given number of torch threads).
     checkpoint_dir : str, path or None, default=None
-        A folder for a checkpoint written after every epoch. A fit that was interrupted (or
-        killed) is resumed from its last completed epoch by calling ``fit`` again with the same
-        data and parameters (an int ``random_state``), and ends with the same weights as an
-        uninterrupted fit. The checkpoint is removed when the fit completes.
-    inference : {"auto", "eager", "compile", "onnxruntime"}, default="auto"
-        How ``predict`` and ``predict_proba`` run the network, in chunks of about 330,000
-        spectrum points (128 spectra of 2600), so memory does not grow with the number of
-        spectra. ``"eager"``: the module's own forward. ``"compile"``: a copy compiled by
-        ``torch.compile`` once per fitted model and process (5-30 s) at the first call of at
-        least a chunk of spectra, about 1.4x faster on CPU (calls of fewer run eagerly: warm
-        up with a full chunk, :func:`skspectra.inference.chunk_size` spectra); on CPU a call
-        of one spectrum compiles (once) and runs a second copy, of the matrix-product
-        forward, 1.5x eager. ``"onnxruntime"``: ONNX Runtime (the ``onnx`` extra), the lowest
-        latency for single spectra. ``"auto"``: compile on CPU when a call has at least 20,000
-        spectra of 2600 points (or as many points), when smaller calls with the same weights
-        have added up to that many in full chunks, or when a compiled copy exists; calls of
-        under 16 spectra go to ONNX Runtime (if the ``onnx`` extra is installed) once such
-        calls have added up to 150 spectra of 2600 points (its export takes 0.4-0.6 s; 2,000
-        where torch lacks its TorchScript-based exporter), and without it calls of one
-        spectrum compile their forward once they have added up to 3,000; eager otherwise,
-        and eager whenever compiling or exporting fails. All agree to ~1e-6; see
-        :mod:`skspectra.inference` and ``benchmarks/results/speed.md``.
-    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
-        Loss of phase 1, fed logits.
-    optimizer : torch optimizer class, default=torch.optim.Adam
-        Optimizer of both phases (rebuilt with fresh state at the start of each).
+        A folder for a checkpoint after every epoch: calling ``fit`` again with the same data
+        and parameters (an int ``random_state``) resumes an interrupted fit and ends with the
+        same weights as an uninterrupted one.
+    inference : {"eager", "compile", "onnxruntime"}, default="eager"
+        How ``predict_proba`` runs the network (see :mod:`skspectra.inference`): the module's
+        forward with batch normalisation folded; a ``torch.compile`` copy; ONNX Runtime (the
+        ``onnx`` extra). Every call of one model uses the same one.
+    criterion, optimizer : default=torch.nn.CrossEntropyLoss, torch.optim.Adam
+        Loss of phase 1 (fed logits, ``reduction="none"``) and the optimizer of both phases.
     device : str or torch.device, default="cpu"
-        Where to train and predict (``"cuda"`` for a GPU).
     verbose : int, default=0
-        1 prints a line per epoch with the phase, losses and validation macro-F1.
+        1 prints what the defaults resolved to and a line per epoch.
     **kwargs
-        Other skorch parameters: ``callbacks``, ``module__*``, ``optimizer__*``,
-        ``iterator_train__*``, ...
+        Other skorch parameters: ``callbacks``, ``module__*``, ``optimizer__*``, ...
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The class labels, in the order of ``predict_proba``'s columns.
     n_features_in_ : int
-        Points per spectrum seen in ``fit``.
     feature_names_in_ : ndarray of str
-        Column names, when ``fit`` was given a DataFrame with string column names.
+        When ``fit`` had a DataFrame with string column names.
     module_ : torch.nn.Module
-        The trained network, holding the best epoch's weights; with several networks, a
-        :class:`~skspectra.network.NetworkEnsemble` of them.
-    n_networks_ : int
-        The number of networks trained (``n_networks``, with ``"auto"`` resolved).
+        The trained network (a :class:`~skspectra.network.NetworkEnsemble` of several).
     input_mean_ : ndarray of shape (n_features_in_,) or None
-        The mean spectrum subtracted before the network (see ``center``); ``None`` when not
-        centring.
+        The mean spectrum subtracted before the network; None when not centring.
     input_spread_ : float
-        How much the training spectra differ from their mean: the mean Euclidean distance to
-        it over its norm (what ``center="auto"`` compares with 0.05).
+        How much the training spectra differ from their mean (see ``center``).
+    mixup_alpha_ : float
+        The mixup alpha the fit used (0: none).
     history : skorch.history.History
-        One row per epoch: ``phase``, ``train_loss``, ``valid_loss``, ``valid_acc``,
-        ``valid_f1`` (validation macro-F1), ``valid_f1_best``, ``lr``, ``dur``.
+        A row per epoch: ``phase``, ``lr``, ``train_loss``, ``dur`` and, with validation,
+        ``valid_loss``, ``valid_acc``, ``valid_f1``, ``valid_f1_best``.
     best_epoch_ : int or None
-        The epoch (1-based, counted over both phases) whose weights were restored; ``None``
-        without validation.
+        The epoch whose weights were restored; None without validation.
+    training_f1_ : float
+        Macro-F1 of the fitted model on its own training spectra (a fit below 0.5 warns).
+    interrupted_ : str or None
+        ``"SIGINT"`` or ``"SIGTERM"`` when the last fit was interrupted, else None.
 
     See Also
     --------
@@ -323,24 +181,18 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
     Notes
     -----
-    Ctrl-C (SIGINT) or SIGTERM during ``fit`` stops training, restores the best weights so far
-    and returns with a warning: the classifier is usable, and with ``checkpoint_dir`` the fit
-    can be resumed. skorch's ``EarlyStopping`` callback ends only the current phase.
+    Ctrl-C (SIGINT) during ``fit`` ends training, restores the best weights so far, sets
+    ``interrupted_`` and warns with :class:`~skspectra.checkpoint.TrainingInterruptedWarning`
+    (which code can turn into an error). SIGTERM, what a batch scheduler sends, does the same
+    and then ends the process by the handler the process had (by default: exit), after the
+    last epoch's checkpoint is safely written. skorch's ``EarlyStopping`` ends training.
 
-    ``random_state`` makes fits bitwise reproducible on CPU, across processes, for the same
-    number of torch threads (``torch.set_num_threads``); other thread counts change the order
-    of floating-point sums (differences near 1e-7). On CUDA, convolutions are reproducible only
-    with ``torch.backends.cudnn.deterministic = True``, and cuDNN runs them in TF32 by default
-    (``torch.backends.cudnn.allow_tf32``), so a GPU's probabilities differ from the CPU's by
-    ~1e-4; set it to ``False`` for float32 agreement.
-
-    The pickle of a fitted classifier (``joblib.dump``) holds the weights but no optimizer
-    state. A model trained on CUDA loads and predicts on a CPU-only machine.
+    On CUDA, convolutions are reproducible only with ``torch.backends.cudnn.deterministic``,
+    and cuDNN's TF32 makes GPU probabilities differ from the CPU's by ~1e-4.
 
     References
     ----------
-    The LAMOST spectrum classification contest (Tianchi, 2018): a residual dilated CNN, trained
-    with cross-entropy and then a differentiable macro-F1 loss.
+    The LAMOST spectrum classification contest (Tianchi, 2018).
 
     Examples
     --------
@@ -365,23 +217,23 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "f1_lr": [Interval(Real, 0, None, closed="neither")],
         "f1_epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "class_fractions": [None, StrOptions({"balanced"}), Mapping],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
         "batches_per_epoch": [None, Interval(Integral, 1, None, closed="left")],
         "validation_split": [
             None,
-            StrOptions({"auto"}),
             Interval(Real, 0, 1, closed="neither"),
             Interval(Integral, 1, None, closed="left"),
             "cv_object",
         ],
-        "augment": ["boolean", None, callable],
+        "augment": ["boolean", callable],
         "center": ["boolean", StrOptions({"auto"})],
         "mixup": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left"), None],
+        "n_networks": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "checkpoint_dir": [None, str, os.PathLike],
         "inference": [StrOptions(set(BACKENDS))],
-        "n_networks": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -392,25 +244,26 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         max_epochs: int = 30,
         f1_lr: float = 1e-4,
         f1_epochs: int = 10,
-        batch_size="auto",
+        batch_size: int = 32,
         class_fractions=None,
+        class_weight=None,
         batches_per_epoch: int | None = None,
-        validation_split="auto",
+        validation_split=None,
         augment=True,
         center="auto",
         mixup="auto",
-        n_networks="auto",
+        n_networks: int = 1,
         random_state=None,
         checkpoint_dir=None,
-        inference: str = "auto",
+        inference: str = "eager",
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         device="cpu",
         verbose: int = 0,
         **kwargs,
     ):
-        # The split is made by `validation_split`; skorch's own `train_split` stays off.
-        kwargs.setdefault("train_split", None)
+        kwargs.setdefault("train_split", None)  # the split is `validation_split`'s
+        kwargs.setdefault("criterion__reduction", "none")  # weighted in get_loss
         super().__init__(
             module,
             *args,
@@ -426,31 +279,31 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         self.f1_lr = f1_lr
         self.f1_epochs = f1_epochs
         self.class_fractions = class_fractions
+        self.class_weight = class_weight
         self.batches_per_epoch = batches_per_epoch
         self.validation_split = validation_split
         self.augment = augment
-        self.n_networks = n_networks
         self.center = center
         self.mixup = mixup
+        self.n_networks = n_networks
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.inference = inference
 
-    # skorch sets `history_`, `initialized_` and `virtual_params_` in `__init__`; scikit-learn
-    # requires `__init__` to set nothing but parameters. These properties keep skorch's names
-    # working while storing the values under private names that scikit-learn's checks ignore.
-    @property
-    def history_(self):
-        return self.__dict__.get("_history_")
-
-    @history_.setter
-    def history_(self, value):
-        self.__dict__["_history_"] = value
+    # skorch sets `history_`, `initialized_` and `virtual_params_` in `__init__`, where
+    # scikit-learn allows only parameters: these keep skorch's names on private storage.
+    history_ = property(
+        lambda self: self.__dict__.get("_history_"),
+        lambda self, value: self.__dict__.__setitem__("_history_", value),
+    )
+    virtual_params_ = property(
+        lambda self: self.__dict__.setdefault("_virtual_params_", {}),
+        lambda self, value: self.__dict__.__setitem__("_virtual_params_", value),
+    )
 
     @property
     def initialized_(self):
-        # Unset until skorch's `__init__` sets it: skorch tells its first `__init__` (where a
-        # module instance may be passed) from later assignments by this attribute's absence.
+        # skorch tells its first `__init__` from later assignments by this attribute's absence.
         if "_initialized_" not in self.__dict__:
             raise AttributeError("initialized_")
         return self.__dict__["_initialized_"]
@@ -459,32 +312,20 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     def initialized_(self, value):
         self.__dict__["_initialized_"] = value
 
-    @property
-    def virtual_params_(self):
-        return self.__dict__.setdefault("_virtual_params_", {})
-
-    @virtual_params_.setter
-    def virtual_params_(self, value):
-        self.__dict__["_virtual_params_"] = value
-
-    # skorch's `classes_` is a read-only property over its `classes` parameter; here it is a
-    # plain fitted attribute (the LabelEncoder's classes).
+    # skorch's `classes_` is a property over its `classes` parameter; here, a fitted attribute.
     @property
     def classes_(self):
         try:
             return self.__dict__["classes_"]
         except KeyError:
-            raise AttributeError(
-                f"{type(self).__name__} has no attribute 'classes_': call fit first"
-            ) from None
+            raise AttributeError(f"{type(self).__name__} is not fitted: call fit first") from None
 
     @classes_.setter
     def classes_(self, value):
         self.__dict__["classes_"] = value
 
     def _get_param_names(self):
-        # skorch lists every public attribute, including its private `_params_to_validate`;
-        # that one is rebuilt by `__init__` and must not travel through get_params / clone.
+        # skorch lists its private `_params_to_validate` too; it must not travel through clone.
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -496,14 +337,35 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         tags.classifier_tags.multi_class = True
         return tags
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_predictor_", None)  # compiled code and sessions never travel in a pickle
+        return state
+
+    @property
+    def partial_fit(self):
+        # Not offered: "continue from the current weights" is `warm_start=True` with `fit`.
+        raise AttributeError(
+            "SpectrumCNNClassifier has no partial_fit: to train on from the current weights, "
+            "set warm_start=True and call fit (max_epochs=0 runs the soft macro-F1 phase only)."
+        )
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of a whole fit: ``max_epochs + f1_epochs``."""
+        return self.max_epochs + self.f1_epochs
+
     @property
     def _default_callbacks(self):
-        # skorch's `valid_acc` scorer calls `predict` on a dataset; accuracy and macro-F1 are
-        # computed here from the validation batches instead (see `on_epoch_end`).
         return [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_acc", EpochScoring(valid_accuracy, name="valid_acc", use_caching=True)),
+            ("valid_f1", EpochScoring(valid_macro_f1, name="valid_f1", use_caching=True)),
+            ("finite_loss", FiniteLoss()),
+            ("schedule", TwoPhaseSchedule()),
+            ("checkpoint", EpochCheckpoint()),
             ("print_log", PrintLog()),
         ]
 
@@ -520,147 +382,76 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             X = np.asarray(X)[:, 0, :]
         return validate_data(self, X, reset=reset, dtype=np.float32)
 
-    def _check_Xy(self, X, y, reset: bool):
-        shape = getattr(X, "shape", None)
-        if shape is not None and len(shape) == 3:
-            X = self._check_X(X, reset=reset)
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float32)
-        check_classification_targets(y)
-        return X, y
+    def get_dataset(self, X, y=None):
+        """A :class:`~skspectra.dataset.SpectraDataset` of plain spectra, centred as in
+        training; a ``Dataset`` is taken as it is."""
+        if isinstance(X, Dataset):
+            return X
+        X = torch.from_numpy(np.require(X, np.float32, ["C", "W"]))
+        return SpectraDataset(X.reshape(len(X), 1, -1), offset=self._offset())
 
-    def _split(self, X: np.ndarray, y: np.ndarray, seed: int):
-        """Train and validation indices, drawn once per fit and used by both phases."""
-        split = self.validation_split
-        everything = np.arange(len(y))
-        if isinstance(split, str) and split == "auto":
-            smallest = np.bincount(y).min() if len(y) else 0
-            split = _AUTO_VALIDATION if smallest >= _AUTO_VALIDATION_MIN_CLASS else None
-        if split is None:
-            return everything, None
-        if not hasattr(split, "split"):
-            try:
-                splitter = StratifiedShuffleSplit(n_splits=1, test_size=split, random_state=seed)
-                return next(splitter.split(X, y))
-            except ValueError as exc:
-                warnings.warn(
-                    f"The validation split is not stratified ({exc}); it is drawn at random, "
-                    "so a rare class may be missing from one side. Give more spectra of each "
-                    "class, a smaller validation_split, or validation_split=None.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                splitter = ShuffleSplit(n_splits=1, test_size=split, random_state=seed)
-        else:
-            splitter = split
-        train, valid = next(splitter.split(X, y))
-        if len(train) == 0 or len(valid) == 0:
-            raise ValueError(
-                f"validation_split={split!r} leaves {len(train)} spectra for training and "
-                f"{len(valid)} for validation: both need at least one."
-            )
-        return np.asarray(train), np.asarray(valid)
+    def get_split_datasets(self, X, y=None, **fit_params):
+        return self.get_dataset(X).split()
 
-    # ------------------------------------------------------------------ module
-    def initialize_module(self):
-        """Build the module with the number of classes and points taken from the data."""
-        kwargs = self.get_params_for("module")
-        if isinstance(self.module, type) or not isinstance(self.module, torch.nn.Module):
-            inferred = {"n_classes": len(self.classes_), "n_points": self.n_features_in_}
-            clash = {k: v for k, v in kwargs.items() if k in inferred and v != inferred[k]}
-            if clash:
-                raise ValueError(
-                    f"module__{next(iter(clash))} contradicts the data ({inferred}): "
-                    "leave it unset, it is taken from the data."
-                )
-            kwargs.update(inferred)
-        n_networks = self._n_networks()
-        if n_networks == 1:
-            self.module_ = self.initialized_instance(self.module, kwargs)
-            return self
-        if isinstance(self.module, torch.nn.Module):
-            raise ValueError(
-                f"n_networks={n_networks} builds that many networks from a module class; "
-                "this classifier was given a module instance. Pass the class (with "
-                "module__* parameters) or set n_networks=1."
-            )
-        self.module_ = NetworkEnsemble(self.module(**kwargs) for _ in range(n_networks))
-        return self
-
-    def _n_networks(self) -> int:
-        """The networks a fit trains: ``n_networks_`` once a fit has chosen it, else
-        ``n_networks`` (``"auto"`` before any fit: one)."""
-        if "n_networks_" in self.__dict__:
-            return self.n_networks_
-        # (A model pickled before n_networks existed has no such attribute: one network.)
-        n_networks = getattr(self, "n_networks", "auto")
-        return 1 if n_networks == "auto" else int(n_networks)
-
-    def _training_batch_size(self, n_train: int) -> int:
-        """The training batch: ``batch_size``, or the ``"auto"`` rule, capped at ``n_train``."""
-        if self.batch_size == "auto":
-            size = min(_AUTO_BATCH_MAX, max(_AUTO_BATCH_MIN, n_train // 3))
-        else:
-            size = self.batch_size
-        return max(1, min(size, n_train))
-
-    def _iterator_batch_size(self, kwargs: dict, n: int, training: bool) -> int:
-        """The batch of an iterator over ``n`` spectra: a user's ``iterator_*__batch_size``
-        (popped from ``kwargs``; skorch's -1: all ``n``), else ``batch_size`` (``"auto"``: the
-        rule for training, batches of 64 otherwise)."""
-        size = kwargs.pop("batch_size", None)
-        if size is None and training:
-            return self._training_batch_size(n)
-        if size is None:
-            size = _AUTO_BATCH_MAX if self.batch_size == "auto" else self.batch_size
-        return n if size == -1 else size
+    def _offset(self) -> torch.Tensor | None:
+        mean = getattr(self, "input_mean_", None)
+        return None if mean is None else torch.from_numpy(mean).unsqueeze(0)
 
     def get_iterator(self, dataset, training=False):
-        """Training batches come from :class:`ClassFractionSampler`; the rest as in skorch
-        (which would hand ``batch_size="auto"`` to the DataLoader)."""
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
-        batch_size = self._iterator_batch_size(kwargs, len(dataset), training)
-        if not (training and isinstance(dataset, _Spectra)):
-            return getattr(self, prefix)(dataset, batch_size=batch_size, **kwargs)
+        """Training batches come from :class:`~skspectra.ClassFractionSampler`."""
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if not training:
+            return self.iterator_valid(dataset, batch_size=batch_size, **kwargs)
         batch_size = min(batch_size, len(dataset))
         kwargs.pop("shuffle", None)
         n_batches = self.batches_per_epoch
         if n_batches is None:
             n_batches = max(-(-len(dataset) // batch_size), _MIN_BATCHES_PER_EPOCH)
-            if self._mixup_alpha() > 0:
-                n_batches *= _MIXUP_EPOCH_FACTOR
+            n_batches *= _MIXUP_EPOCH_FACTOR if self.mixup_alpha_ else 1
         fractions = resolve_class_fractions(self.class_fractions, self.classes_)
-        if fractions is not None:
-            absent = np.setdiff1d(np.arange(len(fractions)), dataset.labels)
-            if absent.size and fractions[absent].sum() > 0:
-                fractions[absent] = 0.0
-                fractions /= fractions.sum()
-        sampler = ClassFractionSampler(
-            dataset.labels, batch_size, n_batches, fractions, dataset.rng
-        )
+        if fractions is not None:  # classes absent from the training rows cannot be drawn
+            fractions[np.setdiff1d(np.arange(len(fractions)), dataset.labels)] = 0.0
+            fractions /= fractions.sum()
+        sampler = ClassFractionSampler(dataset.labels, batch_size, n_batches, fractions, dataset.rng)
         return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
 
-    def check_data(self, X, y):
-        # Data reaching skorch's loop was validated in `fit`; skorch's checks would only
-        # re-infer the classes from encoded labels.
-        if not isinstance(X, _Phases):
-            super().check_data(X, y)
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        if isinstance(X, _Phases):
-            return X.train, X.valid
-        return super().get_split_datasets(X, y, **fit_params)
+    # ------------------------------------------------------------------ module
+    def initialize_module(self):
+        """Build ``n_networks`` networks with the classes and points taken from the data."""
+        kwargs = self.get_params_for("module")
+        if isinstance(self.module, torch.nn.Module):
+            if self.n_networks != 1:
+                raise ValueError(
+                    f"n_networks={self.n_networks} builds networks from a module class; this "
+                    "classifier was given a module instance. Pass the class or n_networks=1."
+                )
+            self.module_ = self.initialized_instance(self.module, kwargs)
+            return self
+        inferred = {"n_classes": len(self.classes_), "n_points": self.n_features_in_}
+        clash = {k: v for k, v in kwargs.items() if k in inferred and v != inferred[k]}
+        if clash:
+            raise ValueError(
+                f"module__{next(iter(clash))} contradicts the data ({inferred}): leave it "
+                "unset, it is taken from the data."
+            )
+        kwargs.update(inferred)
+        networks = [self.module(**kwargs) for _ in range(self.n_networks)]
+        self.module_ = networks[0] if self.n_networks == 1 else NetworkEnsemble(networks)
+        return self
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, **fit_params):
-        """Train in two phases and keep the weights of the best validation macro-F1.
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        """Train in two phases (from the current weights with ``warm_start=True``).
 
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-            Spectra, one per row (a DataFrame works too).
         y : array-like of shape (n_spectra,)
             Labels: strings or integers.
+        sample_weight : array-like of shape (n_spectra,), default=None
+            Weights of the spectra in both losses (routed by a Pipeline with scikit-learn's
+            metadata routing: ``set_fit_request(sample_weight=True)``).
         **fit_params
             Passed to the module's ``forward``.
 
@@ -668,286 +459,162 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         -------
         self : SpectrumCNNClassifier
         """
-        return self._fit(X, y, reset=True, **fit_params)
-
-    def partial_fit(self, X, y, classes=None, **fit_params):
-        """Run both phases again from the current weights (a first call is ``fit``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-            Spectra with the number of points seen before.
-        y : array-like of shape (n_spectra,)
-            Labels among ``classes_``.
-        classes : array-like, default=None
-            All classes, needed on the first call only when ``y`` lacks some of them.
-        **fit_params
-            Passed to the module's ``forward``.
-
-        Returns
-        -------
-        self : SpectrumCNNClassifier
-        """
-        if not self.__sklearn_is_fitted__():
-            return self._fit(X, y, reset=True, classes=classes, **fit_params)
-        return self._fit(X, y, reset=False, **fit_params)
-
-    def _fit(self, X, y, reset: bool, classes=None, **fit_params):
-        # skorch's `_validate_params` checks argument names; scikit-learn's constraints here.
         validate_parameter_constraints(
             self._parameter_constraints, self.get_params(deep=False), type(self).__name__
         )
         if self.train_split is not None:
-            raise ValueError(
-                "SpectrumCNNClassifier splits off validation data by `validation_split`; "
-                "leave skorch's `train_split` unset (None)."
-            )
-        X, y = self._check_Xy(X, y, reset=reset)
-        if reset:
-            encoder = LabelEncoder().fit(y if classes is None else np.concatenate([classes, y]))
-            if len(encoder.classes_) < 2:
+            raise ValueError("Set validation_split, not skorch's train_split (leave it None).")
+        warm = self.warm_start and self.__sklearn_is_fitted__()
+        X = self._check_X(X, reset=not warm)
+        X, y = validate_data(self, X, y, reset=not warm, dtype=np.float32)
+        check_classification_targets(y)
+        if not warm:
+            self.classes_ = LabelEncoder().fit(y).classes_
+            if len(self.classes_) < 2:
                 raise ValueError(
-                    f"y has only one class ('{encoder.classes_[0]}'): a classifier needs "
-                    "spectra of at least two classes."
+                    f"y has only one class ({self.classes_[0]!r}): a classifier needs spectra "
+                    "of at least two classes."
                 )
-            self.classes_ = encoder.classes_
-        unknown = np.setdiff1d(y, self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y has labels {unknown.tolist()} unseen in the first fit "
-                f"(classes_ = {self.classes_.tolist()}): call fit to start over."
-            )
-        y_enc = np.searchsorted(self.classes_, y)
-        # Weights that go on training (partial_fit, warm_start) keep the centring they
-        # learned with; a fresh start chooses it from this data.
-        if reset and not (self.warm_start and self.initialized_):
             self.input_spread_ = spread_around_mean(X)
             centre = self.center
-            if centre == "auto":
-                centre = self.input_spread_ < _AUTO_CENTER_SPREAD
-            self.input_mean_ = (
-                X.mean(axis=0, dtype=np.float64).astype(np.float32) if centre else None
+            centre = self.input_spread_ < _AUTO_CENTER_SPREAD if centre == "auto" else centre
+            self.input_mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32) if centre else None
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y has labels {unknown.tolist()} unseen by the first fit.")
+        y_enc = np.searchsorted(self.classes_, y)
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        if self.class_weight is not None:
+            weight = weight * compute_sample_weight(self.class_weight, y).astype(np.float32)
+        alpha = self.mixup
+        self.mixup_alpha_ = float(
+            (_AUTO_MIXUP_ALPHA if self.input_mean_ is not None else 0.0)
+            if alpha == "auto"
+            else alpha or 0.0
+        )
+        if self.verbose:
+            print(
+                f"SpectrumCNNClassifier: {len(X)} spectra of {X.shape[1]} points, "
+                f"{len(self.classes_)} classes, {self.n_networks} network(s), "
+                f"centred={self.input_mean_ is not None} (spread {self.input_spread_:.3g}), "
+                f"mixup alpha {self.mixup_alpha_}, validation_split={self.validation_split!r}"
             )
-        else:
-            self.input_mean_ = self._input_mean()
-        offset = None
-        if self.input_mean_ is not None:  # (1, n_points), the layout of a training row
-            offset = torch.from_numpy(self.input_mean_).unsqueeze(0)
 
         rs = check_random_state(self.random_state)
         split_seed, sampler_seed, torch_seed = (int(s) for s in rs.randint(0, 2**31 - 1, 3))
-        train_idx, valid_idx = self._split(X, y_enc, split_seed)
-
-        X_t = _as_tensor(X).unsqueeze(1)
-        y_t = torch.from_numpy(y_enc.astype(np.int64))
-        data = _Phases(
-            _Spectra(X_t, y_t, train_idx, np.random.default_rng(sampler_seed), offset),
-            None if valid_idx is None else _Spectra(X_t, y_t, valid_idx, offset=offset),
+        _, valid = validation_indices(y_enc, self.validation_split, split_seed)
+        data = SpectraDataset(
+            torch.from_numpy(np.require(X, requirements=["C", "W"])).unsqueeze(1),
+            torch.from_numpy(y_enc.astype(np.int64)),
+            torch.from_numpy(weight),
+            offset=self._offset(),
+            rng=np.random.default_rng(sampler_seed),
+            valid_index=valid,
         )
-        resume = None
-        if self.checkpoint_dir is not None:
-            self._fingerprint_ = ckpt.fingerprint(self.get_params(deep=False), X, y_enc)
-            resume = ckpt.read_checkpoint(self.checkpoint_dir, self._fingerprint_)
+        self.interrupted_ = None
         devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
-        # heap_kept (and tune_malloc): training allocates the same large buffers every step.
-        with torch.random.fork_rng(devices=devices), heap_kept():
+        with torch.random.fork_rng(devices=devices), interruptible():
             torch.manual_seed(torch_seed)
-            if reset and not (self.warm_start and self.initialized_):
-                self.n_networks_ = self.n_networks
-                if self.n_networks == "auto":
-                    points = len(train_idx) * self.n_features_in_
-                    small = points <= _AUTO_ENSEMBLE_POINTS
-                    instance = isinstance(self.module, torch.nn.Module)
-                    self.n_networks_ = _AUTO_NETWORKS if small and not instance else 1
+            if not warm:
                 self.initialize()
-            self._train_phases(data, resume, **fit_params)
+            self.initialize_history()
+            super().partial_fit(data, None, **fit_params)
+            # Leave the net as its parameters describe it: phase-1 loss, fresh optimizer state.
+            self.initialize_criterion()
+            self.initialize_optimizer()
+        self.__dict__.pop("_predictor_", None)
+        self._after_fit(X, y_enc)
         return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop over the epochs this fit has left (fewer when it resumed)."""
+        try:
+            epochs = self.total_epochs - len(self.history) if epochs is None else epochs
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except TrainingInterrupted as exc:  # skorch's partial_fit then ends training
+            self.interrupted_ = str(exc)
+            raise
+
+    def _after_fit(self, X: np.ndarray, y_enc: np.ndarray) -> None:
+        if self.interrupted_ is not None:
+            warnings.warn(
+                f"Training interrupted by {self.interrupted_} in epoch {len(self.history)}; "
+                f"kept the weights of epoch {self.best_epoch_ or len(self.history) - 1}. "
+                + (
+                    "Call fit again with the same data to resume from the last checkpoint."
+                    if self.checkpoint_dir is not None
+                    else "Set checkpoint_dir to make an interrupted fit resumable."
+                ),
+                TrainingInterruptedWarning,
+                stacklevel=3,
+            )
+            if self.interrupted_ == "SIGTERM":  # the checkpoint is safe: end as asked
+                signal.raise_signal(signal.SIGTERM)
+            return
+        self.training_f1_ = float(
+            f1_score(y_enc, self.predict_proba(X).argmax(axis=1), average="macro")
+        )
+        if self.training_f1_ < _POOR_TRAINING_F1:
+            warnings.warn(
+                f"The network did not learn its own training spectra (training macro-F1 "
+                f"{self.training_f1_:.2f}). Check the scaling of the spectra (values from "
+                f"{X.min():.3g} to {X.max():.3g} after the steps before the classifier; "
+                "FluxScaler puts them near 1), try more epochs or a lower lr.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _uses_cuda(self) -> bool:
         return str(self.device).startswith("cuda") and torch.cuda.is_available()
 
-    def _train_phases(self, data: _Phases, resume: dict | None, **fit_params):
-        self._best_ = {"f1": -np.inf, "state": None, "epoch": None}
-        self._fit_data_ = data
-        start_phase, done = 1, 0
-        if resume is not None:
-            start_phase, done = self._restore(resume, data)
-        phases = [
-            (1, self.max_epochs, self.lr, None),
-            (2, self.f1_epochs, self.f1_lr, SoftMacroF1Loss()),
-        ]
-        interrupted = None
-        try:
-            with ckpt.interruptible():
-                for phase, epochs, lr, criterion in phases:
-                    skip = done if phase == start_phase else 0
-                    if phase < start_phase or epochs - skip <= 0:
-                        continue
-                    if phase == 2 and skip == 0 and self._best_["state"] is not None:
-                        self.module_.load_state_dict(self._best_["state"])
-                    self._start_phase(phase, lr, criterion, epochs_done=skip)
-                    if skip:
-                        self.optimizer_.load_state_dict(resume["optimizer"])
-                    self.notify("on_train_begin", X=data, y=None)
-                    try:
-                        self.fit_loop(data, None, epochs=epochs - skip, **fit_params)
-                    except ckpt.TrainingInterrupted as exc:
-                        interrupted = exc
-                    except KeyboardInterrupt:  # skorch's EarlyStopping: end of this phase
-                        pass
-                    finally:
-                        self.notify("on_train_end", X=data, y=None)
-                    if interrupted is not None:
-                        break
-            if self._best_["state"] is not None:
-                self.module_.load_state_dict(self._best_["state"])
-            self.best_epoch_ = self._best_["epoch"]
-            if interrupted is not None:
-                warnings.warn(
-                    f"Training interrupted by {interrupted} in epoch {len(self.history)}; "
-                    f"kept the weights of epoch {self.best_epoch_}, the best so far. "
-                    + (
-                        "Call fit again with the same data to resume from the last checkpoint."
-                        if self.checkpoint_dir is not None
-                        else "Set checkpoint_dir to make an interrupted fit resumable."
-                    ),
-                    UserWarning,
-                    stacklevel=4,
-                )
-            elif self.checkpoint_dir is not None:
-                ckpt.remove_checkpoint(self.checkpoint_dir)
-        finally:
-            # Leave the net as its parameters describe it: phase-1 criterion, a fresh optimizer
-            # (so no optimizer state is pickled), nothing of the fit's bookkeeping.
-            self.initialize_criterion()
-            self.initialize_optimizer()
-            for name in (
-                "_best_",
-                "_phase_",
-                "_phase_epochs_",
-                "_valid_out_",
-                "_fit_data_",
-                "_fingerprint_",
-            ):
-                self.__dict__.pop(name, None)
-
-    def _checkpoint_state(self) -> dict:
-        return {
-            "fingerprint": self._fingerprint_,
-            "phase": self._phase_,
-            "epochs_done": self._phase_epochs_,
-            "module": self.module_.state_dict(),
-            "optimizer": self.optimizer_.state_dict(),
-            "best": dict(self._best_),
-            "history": ckpt.plain(list(self.history)),
-            "torch_rng": torch.get_rng_state(),
-            "sampler_rng": self._fit_data_.train.rng.bit_generator.state,
-        }
-
-    def _restore(self, state: dict, data: _Phases) -> tuple[int, int]:
-        """Put the fit back where a checkpoint left it; return (phase, epochs done in it)."""
-        from skorch.history import History
-
-        self.module_.load_state_dict(state["module"])
-        self._best_ = dict(state["best"])
-        self.history_ = History(state["history"])
-        torch.set_rng_state(state["torch_rng"])
-        data.train.rng.bit_generator.state = state["sampler_rng"]
-        return state["phase"], state["epochs_done"]
-
-    def _start_phase(self, phase: int, lr: float, criterion, epochs_done: int = 0):
-        self._phase_ = phase
-        self._phase_epochs_ = epochs_done
-        self.initialize_criterion()
-        if criterion is not None:
-            self.criterion_ = criterion.to(self.device)
-        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
-        kwargs["lr"] = lr
-        self.optimizer_ = self.optimizer(*args, **kwargs)
-
     def train_step(self, batch, **fit_params):
-        """One optimiser step; the batch's spectra go through ``augment`` first (here, not in
-        ``train_step_single``, which skorch's ``AccelerateMixin`` replaces)."""
-        augment = _DEFAULT_AUGMENTATION if self.augment is True else self.augment
-        if augment is not None and augment is not False:
-            Xi, yi = batch
-            with torch.no_grad():
-                Xi = augment(to_tensor(Xi, device=self.device))
-            batch = (Xi, yi)
-        alpha = self._mixup_alpha()
-        if not alpha:
-            return super().train_step(batch, **fit_params)
+        """One optimiser step on an augmented (and, with mixup, mixed) batch. The mixing's
+        ``lam`` and pairing travel in the batch to :meth:`get_loss`."""
         Xi, yi = batch
-        Xi = to_tensor(Xi, device=self.device)
-        lam = float(torch.distributions.Beta(alpha, alpha).sample())
-        perm = torch.randperm(len(Xi))
+        Xi = dict(Xi)
+        augment = SpectrumAugmentation() if self.augment is True else self.augment
         with torch.no_grad():
-            Xi = lam * Xi + (1 - lam) * Xi[perm.to(Xi.device)]
-        self._mixing = (lam, perm)  # read by get_loss during this step
-        try:
-            return super().train_step((Xi, yi), **fit_params)
-        finally:
-            self._mixing = None
+            x = Xi["X"].to(self.device)
+            if augment:
+                x = augment(x)
+            if self.mixup_alpha_:
+                lam = torch.distributions.Beta(self.mixup_alpha_, self.mixup_alpha_).sample()
+                perm = torch.randperm(len(x))
+                x = lam * x + (1 - lam) * x[perm.to(x.device)]
+                Xi["mix"] = (lam, perm)
+        Xi["X"] = x
+        return super().train_step((Xi, yi), **fit_params)
 
-    def _mixup_alpha(self) -> float:
-        """The Beta distribution's alpha of ``mixup`` for this fit (0: no mixing)."""
-        if self.mixup == "auto":
-            return _AUTO_MIXUP_ALPHA if self._input_mean() is not None else 0.0
-        return float(self.mixup or 0.0)
+    def infer(self, x, **fit_params):
+        """The module's output for a batch (its spectra only: weights and mixing stay out)."""
+        return super().infer(x["X"] if isinstance(x, Mapping) else x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """skorch's loss; during a mixup training step, the same mix of the losses against
-        both labels of every mixed spectrum; for an ensemble in training (logits of shape
-        ``(n, n_networks, n_classes)``), the mean of its members' losses."""
-        if y_pred.dim() == 3:
-            losses = [
-                self.get_loss(y_pred[:, k], y_true, X=X, training=training)
-                for k in range(y_pred.shape[1])
-            ]
+        """The criterion's per-spectrum losses, averaged with the batch's sample weights (as a
+        mix of both labels' losses for a mixed batch; over the networks of an ensemble)."""
+        if y_pred.dim() == 3:  # an ensemble in training: one loss per network
+            losses = [self.get_loss(y_pred[:, k], y_true, X, training) for k in range(y_pred.shape[1])]
             return torch.stack(losses).mean()
-        mixing = getattr(self, "_mixing", None) if training else None
-        if mixing is None:
-            return super().get_loss(y_pred, y_true, X=X, training=training)
-        lam, perm = mixing
-        other = y_true[perm.to(y_true.device)] if torch.is_tensor(y_true) else y_true[perm]
-        return lam * super().get_loss(y_pred, y_true, X=X, training=training) + (
-            1 - lam
-        ) * super().get_loss(y_pred, other, X=X, training=training)
+        y_true = y_true.to(y_pred.device)
+        weight = X["sample_weight"].to(y_pred.device) if isinstance(X, Mapping) else None
+        mix = X.get("mix") if training and isinstance(X, Mapping) else None
+        loss = self._weighted(y_pred, y_true, weight)
+        if mix is None:
+            return loss
+        lam, perm = mix
+        perm = perm.to(y_pred.device)
+        other = self._weighted(y_pred, y_true[perm], None if weight is None else weight[perm])
+        return lam * loss + (1 - lam) * other
 
-    # ------------------------------------------------------------------ epoch hooks
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid)
-        self.history.record("phase", self._phase_)
-        self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
-        self._valid_out_ = ([], [])
-
-    def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        if not training and "y_pred" in kwargs and hasattr(self, "_valid_out_"):
-            self._valid_out_[0].append(kwargs["y_pred"].argmax(dim=1).cpu().numpy())
-            self._valid_out_[1].append(batch[1].cpu().numpy())
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid)
-        self._phase_epochs_ += 1
-        if dataset_valid is not None and self._valid_out_[0]:
-            self._score_epoch()
-        else:
-            # Without validation the last epoch is the one kept.
-            self._best_ = {"f1": -np.inf, "state": None, "epoch": None}
-        if self.checkpoint_dir is not None:
-            ckpt.write_checkpoint(self.checkpoint_dir, self._checkpoint_state())
-
-    def _score_epoch(self) -> None:
-        pred = np.concatenate(self._valid_out_[0])
-        true = np.concatenate(self._valid_out_[1])
-        f1 = f1_score(true, pred, average="macro", zero_division=0)
-        self.history.record("valid_acc", float(np.mean(pred == true)))
-        self.history.record("valid_f1", float(f1))
-        is_best = f1 > self._best_["f1"]
-        self.history.record("valid_f1_best", bool(is_best))
-        if is_best:
-            state = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
-            self._best_ = {"f1": float(f1), "state": state, "epoch": len(self.history)}
+    def _weighted(self, y_pred, y_true, weight):
+        if getattr(self.criterion_, "accepts_sample_weight", False):  # the soft macro-F1
+            return self.criterion_(y_pred, y_true, sample_weight=weight)
+        losses = self.criterion_(y_pred, y_true)
+        if losses.dim() == 0:  # a criterion that reduces by itself
+            return losses
+        if weight is None:
+            return losses.mean()
+        return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(losses.dtype).tiny)
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X):
@@ -956,51 +623,31 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-            Spectra with the number of points seen in ``fit``.
 
         Returns
         -------
         proba : ndarray of shape (n_spectra, n_classes), float64
         """
         check_is_fitted(self)
-        if isinstance(X, Dataset):  # skorch callbacks pass datasets
+        if isinstance(X, Dataset):  # skorch's callbacks pass datasets
             chunks = [
-                torch.softmax(logits.to(torch.float64), dim=1).numpy()
-                for logits in self.forward_iter(X, training=False)
+                torch.softmax(out.to(torch.float64), dim=1).cpu().numpy()
+                for out in self.forward_iter(X, training=False)
             ]
             return np.concatenate(chunks) if chunks else np.empty((0, len(self.classes_)))
         X = self._check_X(X, reset=False)
-        # Centred chunk by chunk, so no copy of X is made (the ONNX graph centres by itself).
-        return self._predictor().proba(X, onnx_source=self, offset=self._input_mean())
-
-    def _input_mean(self) -> np.ndarray | None:
-        # Models pickled before `center` existed have no input_mean_: they never centred.
-        return getattr(self, "input_mean_", None)
-
-    def get_dataset(self, X, y=None):
-        """skorch's dataset of ``X``; a centring model subtracts ``input_mean_`` from plain
-        spectra first, so skorch's own ``forward``, ``forward_iter`` and ``predict`` paths see
-        what training saw. A ``Dataset`` is taken as it is (the training split is already
-        centred)."""
-        mean = self._input_mean()
-        if mean is not None and not isinstance(X, Dataset):
-            X = np.asarray(X, dtype=np.float32) - mean
-        return super().get_dataset(X, y)
-
-    def _predictor(self) -> Predictor:
-        """The fitted module's :class:`~skspectra.inference.Predictor`, kept between calls (a
-        compiled copy lives there); rebuilt when the module or backend changes (a Predictor
-        refuses an unknown backend). It is kept outside the instance, so predicting changes no
-        attribute and pickles never carry compiled code."""
-        predictor = _PREDICTORS.get(self)
-        if (
-            predictor is None
-            or predictor.module is not self.module_
-            or predictor.backend != self.inference
-        ):
-            predictor = Predictor(self.module_, self.inference)
-            _PREDICTORS[self] = predictor
-        return predictor
+        predictor = self.__dict__.get("_predictor_")
+        if predictor is None or predictor.module is not self.module_:
+            predictor = self.__dict__["_predictor_"] = Predictor(self.module_)
+        proba = predictor.proba(X, self.inference, onnx_source=self, offset=self.input_mean_)
+        if not np.isfinite(proba).all():
+            rows = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+            raise ValueError(
+                f"The network's output is not finite for {len(rows)} spectra (first: row "
+                f"{rows[0]}, values up to {np.abs(X[rows[0]]).max():.3g}): scale the spectra "
+                "to moderate values first (FluxScaler)."
+            )
+        return proba
 
     def predict(self, X):
         """Most probable class of each spectrum, as the original labels.
@@ -1008,86 +655,33 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-            Spectra with the number of points seen in ``fit``.
 
         Returns
         -------
         y_pred : ndarray of shape (n_spectra,)
         """
-        proba = self.predict_proba(X)  # checks fitting before classes_ is touched
-        return self.classes_[proba.argmax(axis=1)]
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def predict_uncertainty(self, X, n_samples: int = 30, random_state=None) -> Bunch:
-        """Monte-Carlo dropout: probabilities and their spread over stochastic forward passes.
-
-        Dropout stays on at prediction time, so each of ``n_samples`` passes sees a different
-        thinned network; the spread of their predictions estimates how unsure the model is
-        (Gal & Ghahramani 2016, as astroNN does for stellar spectra). With several networks
-        (``n_networks_`` > 1) each network's pass counts as a sample of its own, so the spread
-        and ``mutual_information`` also measure how much the networks disagree (Lakshminarayanan
-        et al. 2017); such a model needs no dropout for it. Spectra with a high ``entropy`` or
-        ``mutual_information`` are the ones to inspect by eye.
+    def predict_uncertainty(self, X, n_samples: int = 30, random_state=None):
+        """Monte-Carlo dropout: mean probabilities and their spread over stochastic passes
+        (with several networks, each network's passes count too); see
+        :func:`skspectra.inference.mc_dropout` for what is returned.
 
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-            Spectra with the number of points seen in ``fit``.
         n_samples : int, default=30
-            Stochastic forward passes (of every network).
+            Stochastic forward passes of every network.
         random_state : int or None, default=None
-            Seeds the dropout masks (the global torch random state is left as it was).
+            Seeds the dropout masks (torch's global generator is left as it was).
 
         Returns
         -------
-        result : Bunch
-            ``proba`` (n_spectra, n_classes): the mean probabilities; ``std``: their standard
-            deviation over passes; ``entropy`` (n_spectra,): predictive entropy of ``proba`` in
-            nats (total uncertainty); ``mutual_information`` (n_spectra,): entropy minus the
-            mean entropy of the passes (the part due to the model's own uncertainty).
+        result : sklearn.utils.Bunch
+            ``proba``, ``std``, ``entropy`` and ``mutual_information``.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        # get_dataset centres the spectra of a centring model.
-        data = self.get_dataset(self._check_X(X, reset=False)[:, None, :])
-        dropouts = [
-            m for m in self.module_.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)
-        ]
-        # (With skorch's compile=True, module_ wraps the network.)
-        network = getattr(self.module_, "_orig_mod", self.module_)
-        ensemble = isinstance(network, NetworkEnsemble)
-        networks = list(network.networks) if ensemble else [self.module_]
-        if not dropouts and not ensemble:
-            raise ValueError("the module has no dropout layer: Monte-Carlo dropout needs one")
-        if ensemble and not any(m.p > 0 for m in dropouts):
-            n_samples = 1  # every pass would be the same: the networks' spread is all there is
-        devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
-        passes = []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(check_random_state(random_state).randint(0, 2**31 - 1))
-            for _ in range(n_samples):
-                chunks = [[] for _ in networks]
-                for batch in self.get_iterator(data, training=False):
-                    self.module_.eval()
-                    for m in dropouts:
-                        m.train()
-                    x = batch[0].to(self.device)
-                    for network, out in zip(networks, chunks, strict=True):
-                        with torch.no_grad():
-                            logits = network(x)
-                        out.append(torch.softmax(logits.to(torch.float64), dim=1).cpu().numpy())
-                passes.extend(np.concatenate(out) for out in chunks)
-        self.module_.eval()
-        passes = np.stack(passes)
-        proba = passes.mean(axis=0)
-
-        def entropy(p):
-            return -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=-1)
-
-        total = entropy(proba)
-        return Bunch(
-            proba=proba,
-            std=passes.std(axis=0),
-            entropy=total,
-            mutual_information=np.maximum(total - entropy(passes).mean(axis=0), 0.0),
-        )
+        batches = self.get_iterator(self.get_dataset(self._check_X(X, reset=False)))
+        return mc_dropout(self.module_, batches, n_samples, random_state, self.device)

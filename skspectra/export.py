@@ -29,7 +29,6 @@ from torch import nn
 
 from .io import atomic_write
 from .network import plain_layout
-from .persistence import _split_model
 
 __all__ = ["to_onnx"]
 
@@ -127,15 +126,48 @@ def _import_onnx():
     return onnx
 
 
-# Set by _runtime_graph when torch's TorchScript-based exporter failed in this process: the
-# "auto" backend then rents for as long as the slower exporter costs.
-_quick_export_failed = False
+def split_model(model):
+    """The parts of a fitted model: ``(scaler or None, classifier, step names or None)``.
 
+    The classifier is a fitted :class:`~skspectra.SpectrumCNNClassifier` (or a subclass, such
+    as the Accelerate one), alone or the last step of a Pipeline whose only other step is a
+    :class:`~skspectra.FluxScaler`. Raises ``TypeError`` naming any other step, and
+    ``NotFittedError`` if the model is not fitted.
+    """
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+    from skorch import NeuralNetClassifier
 
-def _quick_export_available() -> bool:
-    """Whether :func:`_runtime_graph` may use torch's TorchScript-based ONNX exporter: this
-    torch has it and it has not failed in this process (the ``"auto"`` backend asks too)."""
-    return not _quick_export_failed and _torchscript_exporter_present()
+    from .scaler import FluxScaler
+
+    def is_classifier(step) -> bool:  # duck-typed: importing the classifier would close a loop
+        return isinstance(step, NeuralNetClassifier) and hasattr(type(step), "total_epochs")
+
+    names = None
+    if isinstance(model, Pipeline):
+        steps = list(model.steps)
+        for i, (name, step) in enumerate(steps):
+            last = i == len(steps) - 1
+            ok = is_classifier(step) if last else (i == 0 and isinstance(step, FluxScaler))
+            if not ok or (not last and len(steps) != 2):
+                raise TypeError(
+                    f"Unsupported pipeline step {name!r} ({type(step).__name__}, step {i + 1} "
+                    f"of {len(steps)}): only a SpectrumCNNClassifier, optionally preceded by a "
+                    "FluxScaler, is supported."
+                )
+        names = [name for name, _ in steps]
+        scaler, model = (steps[0][1] if len(steps) == 2 else None), steps[-1][1]
+        if scaler is not None:
+            check_is_fitted(scaler)
+    elif is_classifier(model):
+        scaler = None
+    else:
+        raise TypeError(
+            "Expected a SpectrumCNNClassifier or a Pipeline ending in one, got "
+            f"{type(model).__name__}."
+        )
+    check_is_fitted(model)
+    return scaler, model, names
 
 
 @functools.cache
@@ -159,7 +191,7 @@ def _probability_graph(model) -> tuple:
     """``(scaler or None, classifier, graph)``: the :class:`_ProbabilityGraph` of a fitted
     model, on a CPU copy of its network in evaluation mode (the model itself is neither moved
     nor switched out of its mode)."""
-    scaler, clf, _ = _split_model(model)
+    scaler, clf, _ = split_model(model)
     n_points = int(clf.n_features_in_)
     scaling = None
     if scaler is not None:
@@ -170,20 +202,16 @@ def _probability_graph(model) -> tuple:
     return scaler, clf, graph
 
 
-def _runtime_graph(model) -> bytes:
+def runtime_graph(model) -> bytes:
     """The ONNX graph of a fitted model, as :func:`to_onnx` would write it but without the
     metadata, for skspectra's own ONNX Runtime backend (``inference="onnxruntime"``).
 
-    Exported by torch's TorchScript-based exporter while torch has it
-    (:func:`_quick_export_available`): 0.35 s for the seed network
-    against ~7 s for the ``torch.export``-based one of :func:`to_onnx` (which traces,
-    decomposes and optimises the whole graph), the same probabilities within 1e-7 and run as
-    fast by ONNX Runtime (1.34-1.38 ms against 1.35-1.38 ms for one seed spectrum, measured
-    on the project's 2-core AMD EPYC). Otherwise by :func:`to_onnx`'s exporter, also when the
-    old one fails (it then is not tried again in this process).
+    Exported by torch's TorchScript-based exporter while torch has it: 0.35 s for the seed
+    network against ~7 s for the ``torch.export``-based one of :func:`to_onnx`, the same
+    probabilities within 1e-7 and run as fast by ONNX Runtime (measured on the project's 2-core
+    AMD EPYC). Otherwise, or when the old one fails, by :func:`to_onnx`'s exporter.
     """
-    global _quick_export_failed
-    if _quick_export_available():
+    if _torchscript_exporter_present():
         _import_onnx()  # the packages of the extra, so the same error as to_onnx without them
         _, clf, graph = _probability_graph(model)
         buffer = io.BytesIO()
@@ -204,7 +232,7 @@ def _runtime_graph(model) -> bytes:
                 )
             return buffer.getvalue()
         except Exception:  # a graph the old exporter cannot take: the current one may
-            _quick_export_failed = True
+            pass
     with tempfile.TemporaryDirectory() as folder:
         return to_onnx(model, Path(folder) / "model.onnx").read_bytes()
 

@@ -25,24 +25,9 @@ parameter):
     ``onnx`` extra); the fastest for a few spectra at a time on CPU. The network is
     :func:`skspectra.to_onnx`'s, exported by torch's TorchScript-based exporter in 0.4-0.6 s
     while torch has it (else by ``to_onnx``'s own, 5-10 s; see
-    :func:`skspectra.export._runtime_graph`).
-``"auto"`` (the default)
-    ``"compile"`` on CPU for a call large enough to repay the compile (``AUTO_COMPILE_VALUES``
-    spectrum points, e.g. 20,000 spectra of 2600 points), once the full chunks predicted
-    eagerly with the same weights add up to that much over several calls (a survey classified
-    batch by batch), or once a compiled copy exists, for calls of at least one full chunk;
-    ``"eager"`` otherwise. Calls of fewer than ``AUTO_ONNX_BATCH`` spectra (a server
-    answering one spectrum at a time) go to ONNX Runtime once such calls with the same weights
-    have added up to ``AUTO_ONNX_VALUES`` spectrum points (e.g. 150 single spectra of 2600
-    points; ``AUTO_ONNX_VALUES_SLOW_EXPORT``, 2,000, where only the slower exporter works),
-    if the ``onnx`` extra is installed; without it (or when the export fails), calls
-    of one spectrum go to the compiled :class:`MatmulForward` once they have added up to
-    ``AUTO_SINGLE_VALUES`` (e.g. 3,000 spectra of 2600 points). (Renting until the rent paid
-    equals the price of buying: a compile or export is started only after about as much time
-    has gone into eager prediction as it costs.) A failed compile or export warns once and
-    falls back to eager; one failing does not stop the other (a failed compile of either
-    copy stops both: they need the same C++ compiler). Only on CPU, for a
-    :class:`~skspectra.SpectrumResNet`.
+    :func:`skspectra.export.runtime_graph`).
+Every call of a model uses the backend its ``inference`` parameter names, from the first call to
+the last: the probabilities are a function of the fitted model alone.
 
 An ensemble of networks (:class:`~skspectra.network.NetworkEnsemble`, the classifier's
 ``n_networks``) of :class:`~skspectra.SpectrumResNet` takes the same paths, each network folded
@@ -50,32 +35,26 @@ or rewritten in turn.
 
 All backends give the eager forward's results within float32 round-off (about 1e-6 in
 probability; ONNX Runtime computes its softmax in float32, so a probability that eager gives as
-1e-40 can come out as 0). Under ``"auto"`` a long-running process may therefore return
-probabilities that differ in the sixth decimal from its first calls.
+1e-40 can come out as 0).
 
-On Linux with glibc, the first prediction or fit also raises glibc's ``malloc`` thresholds
-(:func:`tune_malloc`): the network's activation buffers (tens of MB) are otherwise returned to
-the system after every chunk and faulted in again, which made prediction 1.5-2x slower on the
-project's 2-core machine (``benchmarks/results/speed.md``); a fit also keeps its freed memory
-until it ends (:func:`heap_kept`). Set the environment variable ``SKSPECTRA_TUNE_MALLOC=0`` to
-leave the allocator alone.
+The library never changes process-wide settings by itself. On Linux with glibc, a server that
+predicts in a loop may call :func:`tune_malloc` once: it raises glibc's ``malloc`` thresholds so
+that the network's activation buffers (tens of MB) are reused instead of being returned to the
+system and faulted in again after every chunk (1.5-2x faster prediction on the project's 2-core
+machine, ``benchmarks/results/speed.md``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import ctypes
 import ctypes.util
-import functools
-import os
 import sys
 import threading
-import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import torch
+from sklearn.utils import Bunch
 from torch import nn
 
 from .network import (
@@ -87,11 +66,6 @@ from .network import (
 )
 
 __all__ = [
-    "AUTO_COMPILE_VALUES",
-    "AUTO_ONNX_BATCH",
-    "AUTO_ONNX_VALUES",
-    "AUTO_ONNX_VALUES_SLOW_EXPORT",
-    "AUTO_SINGLE_VALUES",
     "BACKENDS",
     "CHUNK_VALUES",
     "MatmulForward",
@@ -99,39 +73,16 @@ __all__ = [
     "SMALL_BATCH",
     "chunk_size",
     "fold_batch_norm",
-    "heap_kept",
+    "mc_dropout",
     "tune_malloc",
 ]
 
-BACKENDS = ("auto", "eager", "compile", "onnxruntime")
+BACKENDS = ("eager", "compile", "onnxruntime")
 
 # Spectrum points per chunk: 128 spectra of 2600 points, the fastest chunk of the default
 # network on the project's machine for both the eager and the compiled forward (activations of
 # ~40 MB, so memory is bounded by the chunk, not by the number of spectra).
 CHUNK_VALUES = 128 * 2600
-
-# "auto" compiles once this many spectrum points are to be predicted (in one call, or in full
-# chunks over several calls with the same weights): at ~700 spectra/s eager against ~1300
-# compiled, 20,000 spectra of 2600 points save more than a cold compile costs.
-AUTO_COMPILE_VALUES = 20_000 * 2600
-
-# "auto" hands calls of fewer spectra than this to ONNX Runtime (when installed) once they add
-# up to AUTO_ONNX_VALUES spectrum points with the same weights. On the project's machine
-# (speed.md, spectra/s) ONNX Runtime beats eager at 1, 2 and 8 spectra per call (483 vs 274,
-# 552 vs 391, 832 vs 720) but not at 32 (872 vs 1,065). The export with torch's
-# TorchScript-based exporter costs 0.4-0.6 s, the time of ~150 single spectra predicted
-# eagerly; without that exporter (or when it failed), the torch.export-based one of to_onnx
-# costs ~7 s (~2,000 spectra): AUTO_ONNX_VALUES_SLOW_EXPORT.
-AUTO_ONNX_BATCH = 16
-AUTO_ONNX_VALUES = 150 * 2600
-AUTO_ONNX_VALUES_SLOW_EXPORT = 2_000 * 2600
-
-# Without ONNX Runtime, "auto" serves calls of one spectrum with a compiled MatmulForward once
-# such calls add up to this many spectrum points with the same weights. On the project's
-# machine, predict_proba of one seed spectrum ran at 330-450 spectra/s compiled, 390-540 through
-# ONNX Runtime and 245-310 eager (four rounds of each, one process per backend and round); the
-# compile costs 11-14 s, the time of ~3,000 spectra predicted eagerly.
-AUTO_SINGLE_VALUES = 3_000 * 2600
 
 # Chunks of fewer spectra than this run through MatmulForward. Measured on the project's 2-core
 # machine (default network, 2600 points, 2 threads, spectra/s): batch 1 299 vs 135 for the
@@ -144,69 +95,28 @@ _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD = 64 << 20  # buffers up to 64 MB come from the heap, not from fresh mmaps
 _TRIM_THRESHOLD = 256 << 20  # and up to 256 MB of freed heap is kept for the next chunk
 
-_malloc_tuned: bool | None = None
-_libc = None
-_heap_kept_by = 0  # fits running with heap_kept() in this process
-_heap_lock = threading.Lock()
 
 
 def tune_malloc() -> bool:
-    """Raise glibc's mmap and trim thresholds once per process; return whether they are set.
+    """Raise glibc's mmap and trim thresholds for this process; return whether they are set.
 
-    glibc serves buffers above its mmap threshold with fresh ``mmap`` calls and returns freed
-    heap above its trim threshold to the system, so every forward pass pays page faults for
-    its activation buffers again. With the thresholds at 64 MB and 256 MB, those buffers are
-    reused: at most 256 MB of freed memory stays with the process. Does nothing (and returns
-    False) off glibc, or when the environment sets ``SKSPECTRA_TUNE_MALLOC=0``.
+    An explicit opt-in for servers that predict in a loop (the library never calls it): glibc
+    serves buffers above its mmap threshold with fresh ``mmap`` calls and returns freed heap
+    above its trim threshold to the system, so every forward pass pays page faults for its
+    activation buffers again. With the thresholds at 64 MB and 256 MB those buffers are reused,
+    and at most 256 MB of freed memory stays with the process. Returns False off glibc.
     """
-    global _malloc_tuned, _libc
-    if _malloc_tuned is None:
-        _malloc_tuned = False
-        if os.environ.get("SKSPECTRA_TUNE_MALLOC", "1") != "0" and sys.platform == "linux":
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                libc.gnu_get_libc_version  # noqa: B018 - raises AttributeError off glibc
-                _malloc_tuned = bool(
-                    libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-                    and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-                )
-                _libc = libc if _malloc_tuned else None
-            except (OSError, AttributeError):
-                pass
-    return _malloc_tuned
-
-
-@contextlib.contextmanager
-def heap_kept() -> Iterator[None]:
-    """Within the block (a fit), glibc returns no freed heap to the system; after it, the
-    freed memory goes back (``malloc_trim``) and the trim threshold of :func:`tune_malloc`
-    holds again.
-
-    A training step frees more than the 256 MB that :func:`tune_malloc` keeps (the seed
-    network at batch 160 holds about 1.3 GB of activations and gradients), and the heap
-    trimmed after one step is faulted in again by the next: in half the processes measured
-    on the project's 2-core machine, 80,000-95,000 page faults a step and 275 spectra/s
-    against 315-330 with trimming off. Nested and concurrent blocks (threads) share one
-    setting, restored when the last ends. Does nothing where :func:`tune_malloc` does nothing.
-    """
-    global _heap_kept_by
-    tune_malloc()
-    libc = _libc  # set only when tune_malloc did its work
-    if libc is None:
-        yield
-        return
-    with _heap_lock:
-        _heap_kept_by += 1
-        if _heap_kept_by == 1:
-            libc.mallopt(_M_TRIM_THRESHOLD, -1)  # -1: never trim (mallopt(3))
+    if sys.platform != "linux":
+        return False
     try:
-        yield
-    finally:
-        with _heap_lock:
-            _heap_kept_by -= 1
-            if _heap_kept_by == 0:
-                libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-                libc.malloc_trim(ctypes.c_size_t(_TRIM_THRESHOLD))
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 - raises AttributeError off glibc
+    except (OSError, AttributeError):
+        return False
+    return bool(
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    )
 
 
 def chunk_size(n_points: int) -> int:
@@ -317,7 +227,7 @@ class MatmulForward(nn.Module):
     (``torch.compile`` with the weights frozen), inductor multiplies by pre-packed weights and
     fuses the shifted copies, ReLUs, folds and sums around the products: a seed spectrum in
     1.3-1.8 ms of forward against 2.5-3.5 ms eager, on the project's 2-core machine (ONNX
-    Runtime is faster still, see ``AUTO_SINGLE_VALUES``).
+    Runtime is faster still, see ``benchmarks/results/speed.md``).
 
     The weights are copied once, when it is built, into the ``(out, kernel_size * in)`` matrices
     of the products (1.4x faster for one seed spectrum than re-arranging them on every call,
@@ -415,19 +325,6 @@ def _weights_key(module: nn.Module) -> tuple:
     return tuple(key)
 
 
-def _count(counted: tuple, key: tuple) -> int:
-    """The spectrum points of a ``(weights key, points)`` count, if it is for ``key``."""
-    return counted[1] if counted[0] == key else 0
-
-
-@functools.cache
-def _onnx_installed() -> bool:
-    """Whether the packages of the ``onnx`` extra are importable (looked up once, not imported)."""
-    from importlib.util import find_spec
-
-    return all(find_spec(name) is not None for name in ("onnx", "onnxscript", "onnxruntime"))
-
-
 def _can_convert(module: nn.Module) -> bool:
     """Whether ``module`` is a :class:`~skspectra.SpectrumResNet`, or an ensemble of them, that
     the folded, compiled and ONNX paths know how to rewrite."""
@@ -456,36 +353,24 @@ def _channels_last_copy(module: nn.Module) -> nn.Module:
 
 
 class Predictor:
-    """Runs a fitted network over spectra in chunks with one backend.
+    """Runs a fitted network over spectra in chunks, keeping the copies its backends make.
 
     Parameters
     ----------
     module : torch.nn.Module
         The fitted network (``module_`` of the estimator); it is switched to evaluation mode
-        and run where its parameters are (CPU or a GPU).
-    backend : {"auto", "eager", "compile", "onnxruntime"}
-        See the module docstring.
+        and run where its parameters are (CPU or a GPU). Copies made from it (folded, compiled,
+        exported) are rebuilt when its weights change.
     """
 
-    def __init__(self, module: nn.Module, backend: str = "auto"):
-        if backend not in BACKENDS:
-            raise ValueError(f"inference must be one of {BACKENDS}, got {backend!r}")
+    def __init__(self, module: nn.Module):
         self.module = module
-        self.backend = backend
+        self._fold = _can_convert(module) and _has_batch_norm(module)
+        self._folded = None  # (weights key, copy with batch norm folded into the convolutions)
+        self._small = None  # (the eager module, weights key, its MatmulForward or None)
         # (spectra per call: a chunk or 1, points per spectrum) -> (weights key, compiled copy)
         self._compiled = {}
-        self._folded = None  # (weights key, copy with batch norm folded into the convolutions)
-        self._fold = _can_convert(module) and _has_batch_norm(module)
-        self._compile_failed = False
         self._session = None  # ((weights key, input mean bytes), onnxruntime session)
-        self._small = None  # (the eager module, weights key, its MatmulForward or None)
-        # (weights key, spectrum points "auto" has run eagerly in full chunks with them)
-        self._eager_values = (None, 0)
-        # (weights key, spectrum points "auto" has run eagerly in calls under AUTO_ONNX_BATCH)
-        self._small_values = (None, 0)
-        # (weights key, spectrum points "auto" has run eagerly in calls of one spectrum)
-        self._single_values = (None, 0)
-        self._onnx_failed = False
         # Building a compiled copy or an ONNX session takes seconds: one thread at a time.
         self._building = threading.Lock()
 
@@ -495,94 +380,29 @@ class Predictor:
         first = next(self.module.parameters(), None)
         return torch.device("cpu") if first is None else first.device
 
-    # -------------------------------------------------------------- choosing
-    def _adapts(self) -> bool:
-        """Whether ``"auto"`` may switch this module to a compiled copy or ONNX Runtime (on
-        CPU, a :class:`~skspectra.SpectrumResNet`), counting what it has run eagerly."""
-        return self.backend == "auto" and self.device.type == "cpu" and _can_convert(self.module)
-
-    def _has_compiled(self, size: int, n_points: int, key: tuple) -> bool:
-        """Whether a compiled copy for calls of ``size`` spectra of ``n_points`` exists for
-        weights ``key``."""
-        entry = self._compiled.get((size, n_points))
-        return entry is not None and entry[0] == key
-
-    def backend_for(self, n_spectra: int, n_points: int, key: tuple | None = None) -> str:
-        """The backend a call of ``n_spectra`` spectra of ``n_points`` points would use (with
-        the exporting estimator at hand, for ``"onnxruntime"``); ``key``: the module's
-        :func:`_weights_key`, when the caller has it already."""
-        if self.backend != "auto":
-            return self.backend
-        if not self._adapts():
-            return "eager"
-        key = _weights_key(self.module) if key is None else key
-        chunk = chunk_size(n_points)
-        # A compiled copy runs full chunks only; smaller calls count together by those chunks.
-        if n_spectra >= chunk and not self._compile_failed:
-            full = n_spectra // chunk * chunk * n_points
-            if n_spectra * n_points >= AUTO_COMPILE_VALUES:
-                return "compile"
-            if self._has_compiled(chunk, n_points, key):
-                return "compile"
-            if _count(self._eager_values, key) + full >= AUTO_COMPILE_VALUES:
-                return "compile"
-        onnx = not self._onnx_failed and _onnx_installed()
-        # One spectrum at a time without ONNX Runtime (faster still): a compiled MatmulForward.
-        if n_spectra == 1 and not onnx and not self._compile_failed:
-            if self._has_compiled(1, n_points, key):
-                return "compile"
-            if _count(self._single_values, key) + n_points >= AUTO_SINGLE_VALUES:
-                return "compile"
-        if n_spectra < AUTO_ONNX_BATCH and onnx:
-            if self._session is not None and self._session[0][0] == key:
-                return "onnxruntime"
-            total = _count(self._small_values, key) + n_spectra * n_points
-            if total >= AUTO_ONNX_VALUES_SLOW_EXPORT:
-                return "onnxruntime"
-            if total >= AUTO_ONNX_VALUES:
-                from .export import _quick_export_available
-
-                if _quick_export_available():
-                    return "onnxruntime"
-        return "eager"
-
-    # -------------------------------------------------------------- running
     def proba(
-        self, X: np.ndarray, onnx_source=None, offset: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        backend: str = "eager",
+        onnx_source=None,
+        offset: np.ndarray | None = None,
     ) -> np.ndarray:
         """Class probabilities (float64, rows summing to 1) of float32 spectra ``X``.
 
-        ``onnx_source`` is what :func:`skspectra.to_onnx` exports for the ``"onnxruntime"``
-        backend: the fitted estimator that owns the module. ``offset`` (one spectrum) is
-        subtracted from each chunk before the network; the exported graph of ``onnx_source``
-        is expected to subtract it itself, so the ``"onnxruntime"`` backend ignores it.
+        ``backend`` is one of :data:`BACKENDS`. ``onnx_source`` is what
+        :func:`skspectra.to_onnx` exports for ``"onnxruntime"``: the fitted estimator that owns
+        the module, whose graph subtracts ``offset`` itself. ``offset`` (one spectrum) is
+        subtracted from each chunk before the network.
         """
+        if backend not in BACKENDS:
+            raise ValueError(f"inference must be one of {BACKENDS}, got {backend!r}")
         n, n_points = X.shape
-        tune_malloc()
         if self.module.training:  # eval() walks every submodule: skip it when already done
             self.module.eval()
-        # The weights' key is computed once per call, and only when something depends on it.
-        counts = self._adapts()
-        copies = bool(self._compiled) or self._fold or counts
-        copies = copies or self.backend == "onnxruntime"
-        key = _weights_key(self.module) if copies else None
-        backend = self.backend_for(n, n_points, key)
-        if backend == "onnxruntime" and self.backend == "auto":
-            backend = self._start_onnx(onnx_source, key)
+        key = _weights_key(self.module)
         if backend == "onnxruntime":
             return self._proba_onnx(X, onnx_source, key)
         chunk = chunk_size(n_points)
-        if counts and backend == "eager":  # what auto has run eagerly with these weights
-            self._eager_values = (
-                key,
-                _count(self._eager_values, key) + n // chunk * chunk * n_points,
-            )
-            if n < AUTO_ONNX_BATCH:
-                self._small_values = (key, _count(self._small_values, key) + n * n_points)
-            if n == 1:
-                self._single_values = (key, _count(self._single_values, key) + n_points)
-        # The compiled copy for the call: one of full chunks, or one of a single spectrum
-        # (MatmulForward). A call of fewer spectra than a chunk compiles nothing.
         device = self.device
         size = 1 if n == 1 and device.type == "cpu" and _can_convert(self.module) else chunk
         compiled = None
@@ -611,25 +431,6 @@ class Predictor:
                 out.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(out)
 
-    def _start_onnx(self, onnx_source, key: tuple) -> str:
-        """For ``"auto"``: the ONNX Runtime session built (``"onnxruntime"``), or ``"eager"``
-        when there is no estimator to export or the export fails (warned once)."""
-        if onnx_source is None:
-            return "eager"
-        try:
-            self._onnx_session(onnx_source, key)
-        except Exception as exc:  # an export the installed onnx packages cannot do
-            self._onnx_failed = True
-            warnings.warn(
-                f"Exporting the network to ONNX Runtime failed ({type(exc).__name__}: {exc}); "
-                "predicting with the plain (eager) forward instead. Pass inference='eager' "
-                "to skip the attempt.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return "eager"
-        return "onnxruntime"
-
     def _folded_module(self, key: tuple):
         if self._folded is None or self._folded[0] != key:
             self._folded = (key, fold_batch_norm(self.module))
@@ -643,28 +444,14 @@ class Predictor:
             self._small = (eager, key, _matmul_forward(eager) if usable else None)
         return self._small[2]
 
-    def _compiled_module(self, size: int, n_points: int, key: tuple | None = None):
+    def _compiled_module(self, size: int, n_points: int, key: tuple):
         """The compiled copy for calls of ``size`` spectra (a chunk, or 1), built once per
-        weights; ``None`` when compiling fails (warned once)."""
-        key = _weights_key(self.module) if key is None else key
+        weights. A failed compile raises: ``inference="compile"`` was asked for."""
         with self._building:
-            if self._has_compiled(size, n_points, key):
-                return self._compiled[size, n_points][1]
-            self._compiled.pop((size, n_points), None)
-            try:
-                compiled = self._compile(size, n_points)
-            except Exception as exc:  # no C++ compiler, an unsupported platform, a torch bug
-                self._compile_failed = True
-                warnings.warn(
-                    f"Compiling the network failed ({type(exc).__name__}: {exc}); predicting "
-                    "with the plain (eager) forward instead. Pass inference='eager' to skip "
-                    "the attempt.",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-                return None
-            self._compiled[size, n_points] = (key, compiled)
-            return compiled
+            entry = self._compiled.get((size, n_points))
+            if entry is None or entry[0] != key:
+                self._compiled[size, n_points] = (key, self._compile(size, n_points))
+            return self._compiled[size, n_points][1]
 
     def _compile(self, size: int, n_points: int):
         import torch._inductor.config as inductor_config
@@ -697,6 +484,8 @@ class Predictor:
         return proba / proba.sum(axis=1, keepdims=True)
 
     def _onnx_session(self, onnx_source, weights_key: tuple):
+        if onnx_source is None:
+            raise ValueError("inference='onnxruntime' needs the estimator to export")
         # The exported graph holds the estimator's input_mean_ too (a centring classifier).
         mean = getattr(onnx_source, "input_mean_", None)
         key = (weights_key, None if mean is None else mean.tobytes())
@@ -709,7 +498,7 @@ class Predictor:
                 "inference='onnxruntime' needs the packages onnxruntime, onnx and onnxscript: "
                 'pip install "skspectra[onnx]"'
             ) from exc
-        from .export import _runtime_graph
+        from .export import runtime_graph
 
         with self._building:
             if self._session is not None and self._session[0] == key:  # built meanwhile
@@ -717,7 +506,66 @@ class Predictor:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
             session = onnxruntime.InferenceSession(
-                _runtime_graph(onnx_source), options, providers=["CPUExecutionProvider"]
+                runtime_graph(onnx_source), options, providers=["CPUExecutionProvider"]
             )
             self._session = (key, session)
             return session
+
+
+def mc_dropout(module: nn.Module, batches, n_samples: int, random_state, device) -> Bunch:
+    """Monte-Carlo dropout (Gal & Ghahramani 2016, as astroNN does for stellar spectra):
+    ``n_samples`` forward passes of ``module`` with its dropout on, over ``batches`` (an
+    iterable of ``(X, y)`` whose ``X`` is a spectra tensor or a dict with one under ``"X"``).
+
+    With a :class:`~skspectra.network.NetworkEnsemble` each network's pass counts as a sample,
+    so the spread also measures how much the networks disagree (Lakshminarayanan et al. 2017);
+    such a model needs no dropout for it (one pass then, if it has none).
+
+    Returns
+    -------
+    result : Bunch
+        ``proba`` (n_spectra, n_classes): the mean probabilities; ``std``: their standard
+        deviation over passes; ``entropy`` (n_spectra,): the predictive entropy of ``proba``
+        in nats; ``mutual_information``: entropy minus the passes' mean entropy (the model's own
+        uncertainty). Spectra high in either are the ones to inspect by eye.
+    """
+    from sklearn.utils import check_random_state
+
+    dropouts = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    network = getattr(module, "_orig_mod", module)  # skorch's compile=True wraps the module
+    networks = list(network.networks) if isinstance(network, NetworkEnsemble) else [module]
+    if not dropouts and len(networks) == 1:
+        raise ValueError("the module has no dropout layer: Monte-Carlo dropout needs one")
+    if not any(m.p > 0 for m in dropouts):
+        n_samples = 1  # every pass would be the same: the networks' spread is all there is
+    device = torch.device(device)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    passes = []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.manual_seed(check_random_state(random_state).randint(0, 2**31 - 1))
+        module.eval()
+        for m in dropouts:
+            m.train()
+        try:
+            for _ in range(n_samples):
+                chunks = [[] for _ in networks]
+                for X, _y in batches:
+                    x = (X["X"] if isinstance(X, dict) else X).to(device)
+                    for net, out in zip(networks, chunks, strict=True):
+                        out.append(torch.softmax(net(x).to(torch.float64), dim=1).cpu().numpy())
+                passes.extend(np.concatenate(out) for out in chunks)
+        finally:
+            module.eval()
+    passes = np.stack(passes)
+    proba = passes.mean(axis=0)
+
+    def entropy(p):
+        return -np.sum(p * np.log(np.clip(p, 1e-300, None)), axis=-1)
+
+    total = entropy(proba)
+    return Bunch(
+        proba=proba,
+        std=passes.std(axis=0),
+        entropy=total,
+        mutual_information=np.maximum(total - entropy(passes).mean(axis=0), 0.0),
+    )

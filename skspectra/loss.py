@@ -17,7 +17,8 @@ class SoftMacroF1Loss(nn.Module):
         loss = -log(mean_c F1_c + eps)
 
     Probabilities replace hard decisions, so the expected counts of true positives, predicted
-    and actual members stay differentiable. Rare classes weigh as much as common ones, which is
+    and actual members stay differentiable. With ``sample_weight`` each spectrum counts with its
+    weight in every sum (a weight of 0 leaves it out). Rare classes weigh as much as common ones, which is
     the point on imbalanced surveys; a class absent from the batch (``sum(t_c) == 0``) still
     penalises probability mass put on it.
 
@@ -40,14 +41,23 @@ class SoftMacroF1Loss(nn.Module):
     8.0
     """
 
+    #: The classifier passes each batch's sample weights to this loss.
+    accepts_sample_weight = True
+
     def __init__(self, eps: float = 1e-7, from_logits: bool = True):
         super().__init__()
         self.eps = eps
         self.from_logits = from_logits
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor, sample_weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
         proba = torch.softmax(input, dim=1) if self.from_logits else input
         onehot = nn.functional.one_hot(target.long(), num_classes=proba.shape[1]).to(proba.dtype)
+        weighted = proba
+        if sample_weight is not None:
+            weight = sample_weight.to(proba.dtype)[:, None]
+            onehot, weighted = onehot * weight, proba * weight
         true_pos = (onehot * proba).sum(dim=0)
-        f1 = 2 * true_pos / (onehot.sum(dim=0) + proba.sum(dim=0) + self.eps)
+        f1 = 2 * true_pos / (onehot.sum(dim=0) + weighted.sum(dim=0) + self.eps)
         return -torch.log(f1.mean() + self.eps)

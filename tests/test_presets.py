@@ -24,3 +24,27 @@ def test_seed_pipeline_builds_the_contest_network_and_schedule():
     assert clf.center is False
     assert (clf.batch_size, clf.lr, clf.f1_lr) == (160, 1e-3, 1e-4)
     assert (clf.max_epochs, clf.f1_epochs, clf.batches_per_epoch) == (0, 0, 500)  # overridden
+
+
+def test_seed_pipeline_draws_the_contests_class_fractions():
+    """SEED_MODEL.md: batches of 160 with star 0.8, unknown 0.1, galaxy 0.05, qso 0.05."""
+    from skorch.callbacks import Callback
+
+    class Batches(Callback):
+        def initialize(self):
+            self.counts = []
+            return self
+
+        def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+            if training:
+                self.counts.append(np.bincount(batch[1].numpy(), minlength=4))
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(100.0, 10.0, size=(40, 1300)).astype(np.float32)
+    y = np.array(["star"] * 34 + ["unknown"] * 3 + ["galaxy"] * 2 + ["qso"])
+    spy = Batches()
+    seed_pipeline(
+        max_epochs=1, f1_epochs=0, batches_per_epoch=2, validation_split=None, callbacks=[spy]
+    ).fit(X, y)
+    # classes_ are sorted: galaxy, qso, star, unknown
+    assert [c.tolist() for c in spy.counts] == [[8, 8, 128, 16]] * 2
