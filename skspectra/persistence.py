@@ -4,9 +4,10 @@
 chose. :func:`save` writes a ``.skspectra`` file instead: a zip archive of two members,
 
 - ``skspectra.json``: what the model is (a bare :class:`~skspectra.SpectrumCNNClassifier`, or a
-  :class:`~sklearn.pipeline.Pipeline` of a :class:`~skspectra.FluxScaler` and one), its
-  parameters, ``classes_`` with their dtype, ``n_features_in_``, ``feature_names_in_``,
-  ``best_epoch_``, the training history and the library versions that wrote it;
+  :class:`~sklearn.pipeline.Pipeline` of transformers such as :class:`~skspectra.FluxScaler` and
+  one), its parameters, ``classes_`` with their dtype, ``n_features_in_``,
+  ``feature_names_in_``, ``best_epoch_``, the training history and the library versions that
+  wrote it;
 - ``weights.pt``: the network's ``state_dict``, written by ``torch.save``.
 
 :func:`load` builds the estimator from the description and reads the weights with
@@ -15,6 +16,13 @@ plain containers and refuses every other object the stream names, so no code cho
 file's author runs. (safetensors would avoid pickle opcodes altogether, at the cost of a new
 dependency; the restricted loader is part of torch and has been the default of ``torch.load``
 since torch 2.6.)
+
+A crafted file can at worst fail to load: before anything is allocated, the description is
+checked against a schema with bounds (the tables ``_NETWORK_SCHEMA``, ``_TRANSFORMERS``,
+``_CLASS_PARAMETERS`` and the estimators' own ``_parameter_constraints``), the network it
+declares is built on PyTorch's ``meta`` device (shapes, no memory) and its size checked, and
+every member of the archive is read with a cap derived from what the description declares.
+Every refusal is a ``ValueError`` that names the file and the field.
 """
 
 from __future__ import annotations
@@ -22,13 +30,17 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import pickle  # only for its exception class: nothing is unpickled with it
 import re
+import struct
 import warnings
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import import_module
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +48,24 @@ import sklearn
 import skorch
 import torch
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from .augmentation import SpectrumAugmentation
 from .classifier import SpectrumCNNClassifier
 from .io import atomic_write
-from .network import NetworkEnsemble, SpectrumResNet
+from .io._files import open_regular
+from .loss import SoftMacroF1Loss
+from .network import NORMS, NetworkEnsemble, SpectrumResNet
 from .scaler import FluxScaler
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
 
 #: Version of the file layout written by :func:`save`; :func:`load` reads this one and older.
-FORMAT_VERSION = 1
+#: Version 2 stores a list of transformers (``"transformers"``) where version 1 had one
+#: optional ``"scaler"``.
+FORMAT_VERSION = 2
 
 _FORMAT = "skspectra-model"
 _DESCRIPTION = "skspectra.json"
@@ -65,6 +82,26 @@ _OBJECT_CLASSES = {"SpectrumAugmentation": SpectrumAugmentation}
 # strings or integers (a pandas column of strings gives the latter).
 _LABEL_KINDS = "UiubfO"
 
+# ---------------------------------------------------------------------------- limits
+# Far beyond any real model, far below what would exhaust a machine: together they bound what
+# `load` allocates before it trusts the file (see the module docstring).
+_MAX_DESCRIPTION_BYTES = 8 << 20  # the JSON description, inflated
+_MAX_JSON_DEPTH = 32
+_MAX_MEMBERS = 16  # entries in the archive's directory
+_MAX_DIRECTORY_BYTES = 64 << 10
+_MAX_PARAMETERS = 1 << 26  # weights of all networks together: 256 MB as float32
+_MAX_NETWORKS = 64
+_MAX_CLASSES = 100_000
+_MAX_POINTS = 1 << 24
+_MAX_LABEL_CHARS = 1024
+_MAX_STEPS = 8  # transformers before the classifier
+_MAX_TENSORS = 100_000
+_MAX_TEXT = 10_000  # characters of a string parameter
+# torch.save's framing around the tensor data: a pickle of names and shapes, zip headers and
+# 64-byte alignment per tensor.
+_WEIGHTS_SLACK = 1 << 20
+_WEIGHTS_SLACK_PER_TENSOR = 1024
+
 
 # ---------------------------------------------------------------------------- public API
 def save(model, path) -> Path:
@@ -74,8 +111,8 @@ def save(model, path) -> Path:
     ----------
     model : SpectrumCNNClassifier or Pipeline
         A fitted :class:`~skspectra.SpectrumCNNClassifier` with ``module=SpectrumResNet``, or a
-        fitted :class:`~sklearn.pipeline.Pipeline` of an optional
-        :class:`~skspectra.FluxScaler` followed by one.
+        fitted :class:`~sklearn.pipeline.Pipeline` of transformers that the format knows (a
+        :class:`~skspectra.FluxScaler`) followed by one.
     path : str or path-like
         The file to write (``.skspectra`` by convention). It is written to a temporary file in
         the same folder and renamed over ``path`` at the end, so a failed save leaves any
@@ -107,7 +144,9 @@ def save(model, path) -> Path:
     ``validation_split``, a ``RandomState``, custom classes) are left out and listed under
     ``"dropped_params"`` in the description: the loaded model predicts exactly as the saved
     one, but refitting it uses the defaults for those. The training history is kept, with
-    non-finite numbers written as ``null``.
+    non-finite numbers written as ``null``; when it would make the description larger than
+    :func:`load` accepts (8 MB: a history of about 80 000 batches), its per-batch rows are left
+    out and the epoch rows kept.
 
     Examples
     --------
@@ -131,13 +170,13 @@ def save(model, path) -> Path:
     >>> loaded.classes_
     array(['qso', 'star'], dtype='<U4')
     """
-    scaler, clf, names = _split_model(model)
+    transformers, clf, names = _split_model(model)
     description = {
         "format": _FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": _versions(),
         "pipeline": None if names is None else {"steps": names},
-        "scaler": None if scaler is None else _describe_scaler(scaler),
+        "transformers": [_describe_transformer(t) for t in transformers],
         "classifier": _describe_classifier(clf),
     }
     state = {k: v.detach().cpu().contiguous() for k, v in clf.module_.state_dict().items()}
@@ -146,6 +185,18 @@ def save(model, path) -> Path:
         "tensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in state.items()},
     }
     text = json.dumps(description, indent=1, allow_nan=False)
+    if len(text.encode()) > _MAX_DESCRIPTION_BYTES:
+        # Only the per-batch rows grow with the data; predictions never need them.
+        history = description["classifier"]["history"]
+        description["classifier"]["history"] = [
+            {k: v for k, v in row.items() if k != "batches"} for row in history
+        ]
+        text = json.dumps(description, indent=1, allow_nan=False)
+    if len(text.encode()) > _MAX_DESCRIPTION_BYTES:
+        raise ValueError(
+            f"The description of this model takes {len(text.encode())} bytes, more than the "
+            f"{_MAX_DESCRIPTION_BYTES} that load accepts: fewer epochs, or shorter feature names."
+        )
     weights = io.BytesIO()
     torch.save(state, weights)
 
@@ -178,14 +229,17 @@ def load(path):
         If there is no such file.
     ValueError
         If the file is not a skspectra model, is truncated or corrupted, lacks a member, was
-        written by a newer format version, or its weights hold anything but tensors.
+        written by a newer format version, declares anything outside the schema or its bounds,
+        or its weights hold anything but the tensors declared. The message names the file and
+        the field.
 
     Warns
     -----
     UserWarning
         If the file was written with another version of skspectra or torch (the model still
         loads); if it was saved with a CUDA device and CUDA is unavailable (it loads on the
-        CPU); with torch older than 2.6, whose ``weights_only`` loader had a known bypass.
+        CPU); if it holds a parameter this version's estimators no longer have (it is left
+        out); with torch older than 2.6, whose ``weights_only`` loader had a known bypass.
 
     See Also
     --------
@@ -194,10 +248,16 @@ def load(path):
     Notes
     -----
     Nothing in the file is executed: the description is JSON, and the classes it names
-    (``SpectrumCNNClassifier``, ``SpectrumResNet``, ``FluxScaler``, and torch criteria,
-    optimizers and data loaders) are looked up in a fixed list of namespaces. The weights are
-    read by torch's restricted unpickler, which rebuilds tensors and plain containers only and
-    refuses any other object a pickle names.
+    (``SpectrumCNNClassifier``, ``SpectrumResNet``, the transformers of ``_TRANSFORMERS``,
+    torch losses, optimizers and data loaders) are looked up in fixed tables, each parameter
+    that names a class among the subclasses it may be. The weights are read by torch's
+    restricted unpickler, which rebuilds tensors and plain containers only and refuses any
+    other object a pickle names.
+
+    Memory is bounded by the declaration: the description is at most 8 MB and 32 levels deep;
+    the network's size is computed from its declared parameters (at most 2**26 weights over
+    at most 64 networks) before it is built; the weights member may be at most that size plus
+    torch's framing, and is inflated with that cap whatever the archive's directory claims.
     Loading does not touch the global torch random state.
 
     Examples
@@ -205,56 +265,51 @@ def load(path):
     See :func:`save`.
     """
     path = Path(path)
+    with open_regular(path, "model file") as handle:
+        try:
+            _check_zip_directory(handle, path)
+            with zipfile.ZipFile(handle) as archive:
+                if len(archive.infolist()) > _MAX_MEMBERS:
+                    raise _Invalid("archive", f"holds more than {_MAX_MEMBERS} members")
+                text = _read_member(archive, _DESCRIPTION, _MAX_DESCRIPTION_BYTES, path)
+                if text is None:
+                    raise ValueError(
+                        f"{path} is not a skspectra model file: it has no member '{_DESCRIPTION}'."
+                    )
+                description = _parse_json(text, path)
+                _check_format(description, path)
+                plan = _validate(description, path)
+                expected = _declared_weights(plan)
+                _check_manifest(plan.manifest, expected, plan.compile)
+                limit = (
+                    sum(math.prod(shape) * dtype.itemsize for dtype, shape in expected.values())
+                    + _WEIGHTS_SLACK
+                    + _WEIGHTS_SLACK_PER_TENSOR * len(expected)
+                )
+                weights = _read_member(archive, plan.member, limit, path)
+                if weights is None:
+                    raise ValueError(
+                        f"{path} is incomplete: its weights member {plan.member!r} is missing."
+                    )
+        except _Invalid as exc:
+            raise ValueError(f"{path}: {exc.field}: {exc.problem}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            raise ValueError(
+                f"{path} is not a readable skspectra model file (truncated or corrupted?): {exc}"
+            ) from exc
+    _warn_versions(plan.versions, path)
     try:
-        with zipfile.ZipFile(path) as archive:
-            try:
-                text = archive.read(_DESCRIPTION)
-            except KeyError:
-                raise ValueError(
-                    f"{path} is not a skspectra model file: it has no member '{_DESCRIPTION}'."
-                ) from None
-            description = json.loads(text.decode("utf-8"))
-            _check_format(description, path)
-            member = description["classifier"]["weights"]["member"]
-            try:
-                weights = archive.read(member)
-            except KeyError:
-                raise ValueError(
-                    f"{path} is incomplete: its weights member {member!r} is missing."
-                ) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as exc:
-        raise ValueError(
-            f"{path} is not a readable skspectra model file (truncated or corrupted?): {exc}"
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} has a description that is not valid JSON: {exc}") from exc
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path} has a malformed description: missing or bad {exc}") from exc
-
-    versions = description.get("versions")
-    _warn_versions(versions if isinstance(versions, dict) else {}, path)
-    try:
-        pipeline, scaler = description["pipeline"], description["scaler"]
-        steps = None if pipeline is None else list(pipeline["steps"])
-        scaler = None if scaler is None else _build_scaler(scaler)
-        clf_desc = description["classifier"]
-        manifest = clf_desc["weights"]["tensors"]
-        clf = _build_classifier(clf_desc, path)
-        if (steps is None and scaler is not None) or (
-            steps is not None and len(steps) != 1 + (scaler is not None)
-        ):
-            raise ValueError(f"pipeline steps {steps} do not match the estimators described")
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{path} has a malformed description: {exc!r}") from exc
-    _restore_weights(clf, _read_weights(weights, path), manifest, path)
-    if steps is None:
-        return clf
-    return Pipeline(list(zip(steps, [e for e in (scaler, clf) if e is not None], strict=True)))
+        model = _build(plan, path)
+    except _Invalid as exc:
+        raise ValueError(f"{path}: {exc.field}: {exc.problem}") from None
+    clf = model[-1] if isinstance(model, Pipeline) else model
+    _restore_weights(clf, _read_weights(weights, path), plan.manifest, path)
+    return model
 
 
 # ---------------------------------------------------------------------------- structure
 def _split_model(model):
-    """The parts of a supported model: ``(scaler or None, classifier, step names or None)``.
+    """The parts of a supported model: ``(transformers, classifier, step names or None)``.
 
     A bare classifier gives step names ``None``. Raises ``TypeError`` naming any other step,
     and ``NotFittedError`` if the model is not fitted.
@@ -265,26 +320,30 @@ def _split_model(model):
             if i == len(steps) - 1:
                 supported = type(step) is SpectrumCNNClassifier
             else:
-                supported = i == 0 and len(steps) == 2 and type(step) is FluxScaler
+                entry = _TRANSFORMERS.get(type(step).__name__)
+                supported = (
+                    entry is not None and type(step) is entry.cls and len(steps) <= _MAX_STEPS + 1
+                )
             if not supported:
+                known = ", ".join(_TRANSFORMERS)
                 raise TypeError(
                     f"Unsupported pipeline step {name!r} ({type(step).__name__}, step {i + 1} "
-                    f"of {len(steps)}): only a SpectrumCNNClassifier, optionally preceded by a "
-                    "FluxScaler, is supported. Save the classifier alone, or pickle the "
-                    "pipeline with joblib (trusted files only)."
+                    f"of {len(steps)}): only a SpectrumCNNClassifier, optionally preceded by "
+                    f"transformers of skspectra ({known}), is supported. Save the classifier "
+                    "alone, or pickle the pipeline with joblib (trusted files only)."
                 )
         check_is_fitted(model)
-        scaler = steps[0][1] if len(steps) == 2 else None
-        if scaler is not None:
-            check_is_fitted(scaler)
-        return scaler, steps[-1][1], [name for name, _ in steps]
+        transformers = [step for _, step in steps[:-1]]
+        for transformer in transformers:
+            check_is_fitted(transformer)
+        return transformers, steps[-1][1], [name for name, _ in steps]
     if type(model) is not SpectrumCNNClassifier:
         raise TypeError(
             f"Expected a SpectrumCNNClassifier or a Pipeline ending in one, got "
             f"{type(model).__name__}."
         )
     check_is_fitted(model)
-    return None, model, None
+    return [], model, None
 
 
 # ---------------------------------------------------------------------------- describing
@@ -300,12 +359,12 @@ def _versions() -> dict:
     }
 
 
-def _describe_scaler(scaler: FluxScaler) -> dict:
+def _describe_transformer(transformer) -> dict:
+    entry = _TRANSFORMERS[type(transformer).__name__]
     return {
-        "class": "FluxScaler",
-        "params": {k: _encode(v) for k, v in scaler.get_params(deep=False).items()},
-        "n_features_in_": int(scaler.n_features_in_),
-        "feature_names_in_": _names(scaler),
+        "class": type(transformer).__name__,
+        "params": {k: _encode(v) for k, v in transformer.get_params(deep=False).items()},
+        **{name: _encode(getattr(transformer, name, None)) for name in entry.fitted},
     }
 
 
@@ -405,28 +464,42 @@ def _encode(value):
     raise _NotJSON(value)
 
 
-def _decode(value):
+def _decode(value, where: str = "value"):
+    """The value :func:`_encode` wrote; raises ``_Invalid`` naming ``where`` for anything else."""
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, where) for v in value]
     if not isinstance(value, dict):
         return value
     if len(value) != 1:
-        raise ValueError(f"unknown encoded value {value!r}")
+        raise _Invalid(where, f"unknown encoded value with keys {sorted(map(str, value))[:5]}")
     ((tag, content),) = value.items()
-    if tag == "tuple":
-        return tuple(_decode(v) for v in content)
-    if tag == "dict":
-        return {_decode(k): _decode(v) for k, v in content}
+    if tag == "tuple" and isinstance(content, list):
+        return tuple(_decode(v, where) for v in content)
+    if tag == "dict" and isinstance(content, list):
+        if not all(isinstance(p, list) and len(p) == 2 for p in content):
+            raise _Invalid(where, "a dict is not stored as [key, value] pairs")
+        keys = [_decode(k, where) for k, _ in content]
+        if not all(k is None or isinstance(k, str | int | float | bool) for k in keys):
+            raise _Invalid(where, "a dict key is not a string or a number")
+        return {k: _decode(v, where) for k, (_, v) in zip(keys, content, strict=True)}
     if tag == "float":
         if content not in ("nan", "inf", "-inf"):
-            raise ValueError(f"unknown float {content!r}")
+            raise _Invalid(where, f"unknown float {_show(content)}")
         return float(content)
     if tag == "object":
+        if not (isinstance(content, list) and len(content) == 2 and isinstance(content[1], dict)):
+            raise _Invalid(where, "an object is not stored as [class name, parameters]")
         name, params = content
-        if name not in _OBJECT_CLASSES:
-            raise ValueError(f"object {name!r} is not one a skspectra model may hold")
-        return _OBJECT_CLASSES[name](**{k: _decode(v) for k, v in params.items()})
-    if tag == "class":
+        if not isinstance(name, str) or name not in _OBJECT_CLASSES:
+            raise _Invalid(where, f"object {_show(name)} is not one a skspectra model may hold")
+        kwargs = {
+            k: _no_classes(_plain_value(_decode(v, where), where), where) for k, v in params.items()
+        }
+        try:
+            return _OBJECT_CLASSES[name](**kwargs)
+        except TypeError as exc:
+            raise _Invalid(where, f"object {name}: {exc}") from None
+    if tag == "class" and isinstance(content, str):
         namespace, _, name = content.rpartition(".")
         found = (
             getattr(import_module(namespace), name, None)
@@ -434,9 +507,9 @@ def _decode(value):
             else None
         )
         if not isinstance(found, type):
-            raise ValueError(f"class {content!r} is not one a skspectra model may name")
+            raise _Invalid(where, f"class {_show(content)} is not one a skspectra model may name")
         return found
-    raise ValueError(f"unknown encoded value {value!r}")
+    raise _Invalid(where, f"unknown encoded value {_show(value)}")
 
 
 def _plain(value):
@@ -491,16 +564,629 @@ def _encode_labels(classes: np.ndarray) -> dict:
     return {"dtype": classes.dtype.str, "values": [_encode(v) for v in values]}
 
 
-def _decode_labels(stored: dict) -> np.ndarray:
-    dtype = np.dtype(stored["dtype"])
-    if dtype.kind not in _LABEL_KINDS:
-        raise ValueError(f"unsupported label dtype {dtype}")
-    values = [_decode(v) for v in stored["values"]]
+# ---------------------------------------------------------------------------- the schema
+class _Invalid(Exception):
+    """A field of the description outside the schema; `load` words it with the file name."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem
+
+
+# A check takes a decoded value and the field it comes from, and returns the value to use or
+# raises _Invalid. The schema tables below are made of them.
+Check = Callable[[object, str], object]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _integer(low: int, high: int) -> Check:
+    def check(value, where):
+        if not _is_int(value) or not low <= value <= high:
+            raise _Invalid(where, f"{_show(value)} is not an integer from {low} to {high}")
+        return int(value)
+
+    return check
+
+
+def _real(low: float, high: float) -> Check:
+    def check(value, where):
+        if _is_int(value) or isinstance(value, float):
+            if math.isfinite(value) and low <= value <= high:
+                return float(value)
+        raise _Invalid(where, f"{_show(value)} is not a finite number from {low} to {high}")
+
+    return check
+
+
+def _boolean(value, where):
+    if not isinstance(value, bool):
+        raise _Invalid(where, f"{_show(value)} is not true or false")
+    return value
+
+
+def _one_of(*choices) -> Check:
+    def check(value, where):
+        # `is` for True/False/None: 1 == True must not pass for a boolean choice.
+        if not any(value is c or (isinstance(c, str) and value == c) for c in choices):
+            raise _Invalid(where, f"{_show(value)} is not one of {list(choices)}")
+        return value
+
+    return check
+
+
+def _optional(check: Check) -> Check:
+    def optional(value, where):
+        return None if value is None else check(value, where)
+
+    return optional
+
+
+def _integers(max_len: int, low: int, high: int) -> Check:
+    """A non-empty list or tuple of at most ``max_len`` integers from ``low`` to ``high``."""
+
+    def check(value, where):
+        if not isinstance(value, list | tuple) or not 1 <= len(value) <= max_len:
+            raise _Invalid(where, f"{_show(value)} is not a list of 1 to {max_len} integers")
+        for item in value:
+            if not _is_int(item) or not low <= item <= high:
+                raise _Invalid(where, f"holds {_show(item)}, not an integer from {low} to {high}")
+        return value
+
+    return check
+
+
+def _floats(length_of: Callable[[], int]) -> Check:
+    """A list of ``length_of()`` finite numbers, returned as float64."""
+
+    def check(value, where):
+        n = length_of()
+        if not isinstance(value, list) or len(value) != n:
+            raise _Invalid(where, f"is not a list of {n} numbers (one per point)")
+        if not all(_is_int(v) or isinstance(v, float) for v in value):
+            raise _Invalid(where, "holds something other than numbers")
+        array = np.asarray(value, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise _Invalid(where, "holds NaN or infinite values")
+        return array
+
+    return check
+
+
+def _feature_names(length_of: Callable[[], int]) -> Check:
+    def check(value, where):
+        n = length_of()
+        if not isinstance(value, list) or len(value) != n:
+            raise _Invalid(where, f"is not a list of {n} names (one per point)")
+        if not all(isinstance(v, str) and len(v) <= _MAX_TEXT for v in value):
+            raise _Invalid(where, f"holds something other than names of at most {_MAX_TEXT} chars")
+        return np.asarray(value, dtype=object)
+
+    return check
+
+
+def _plain_value(value, where: str, depth: int = 0):
+    """A parameter value made of numbers, short strings, lists and dicts only (no classes)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        if len(value) > _MAX_TEXT:
+            raise _Invalid(where, f"is a string of {len(value)} characters, more than {_MAX_TEXT}")
+        return value
+    if depth < 4 and isinstance(value, list | tuple):
+        for item in value:
+            _plain_value(item, where, depth + 1)
+        return value
+    if depth < 4 and isinstance(value, dict):
+        for key, item in value.items():
+            _plain_value(key, where, depth + 1)
+            _plain_value(item, where, depth + 1)
+        return value
+    if isinstance(value, SpectrumAugmentation):
+        return value
+    raise _Invalid(where, f"{_show(value)} is not a value a model file may hold here")
+
+
+def _device(value, where):
+    if value is None or (
+        isinstance(value, str) and re.fullmatch(r"cpu|cuda(:\d{1,3})?|mps", value)
+    ):
+        return value
+    raise _Invalid(where, f"{_show(value)} is not a device ('cpu', 'cuda', 'cuda:N' or 'mps')")
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# The parameters of the network (module__*): every one a saved classifier may set, with bounds
+# that keep any declared network buildable. A parameter missing here is refused: add it (with
+# its bounds) when SpectrumResNet gains one.
+_NETWORK_SCHEMA: dict[str, Check] = {
+    "filters": _integers(32, 1, 4096),
+    "dilations": _integers(16, 1, 1 << 16),
+    "kernel_size": _integer(1, 1023),
+    "n_pools": _optional(_integer(0, 32)),
+    "dropout": _real(0.0, 1.0),
+    "spatial_dropout": _boolean,
+    "hidden_units": _optional(_integer(0, 1 << 16)),
+    "norm": _one_of(*NORMS),
+    "in_channels": _integer(1, 64),
+    "n_classes": _integer(1, _MAX_CLASSES),
+    "n_points": _integer(1, _MAX_POINTS),
+}
+
+# Parameters whose value is a class, and the classes each may name: a criterion must be a loss
+# (not `torch.nn.Linear`, which would be built with any size the file declares).
+_CLASS_PARAMETERS: dict[str, tuple[type, ...]] = {
+    "criterion": (torch.nn.modules.loss._Loss, SoftMacroF1Loss),
+    "optimizer": (torch.optim.Optimizer,),
+    "iterator_train": (torch.utils.data.DataLoader,),
+    "iterator_valid": (torch.utils.data.DataLoader,),
+    "dataset": (skorch.dataset.Dataset,),
+}
+
+# Checks for the classifier's parameters that its `_parameter_constraints` do not cover (the
+# ones skorch defines). Other parameters are checked against `_parameter_constraints`, so that
+# the schema follows the classifier as it changes.
+_CLASSIFIER_SCHEMA: dict[str, Check] = {
+    "device": _device,
+    "compile": _boolean,
+    "verbose": _integer(0, 100),
+    "warm_start": _boolean,
+    "predict_nonlinearity": _one_of("auto", None),
+    "use_caching": _one_of("auto", True, False),
+    "torch_load_kwargs": _one_of(None),
+    "train_split": _one_of(None),
+    "callbacks": _one_of(None, "disable"),
+}
+
+# Upper bounds on integer parameters that size an allocation (a batch, a number of networks or
+# workers). They apply whatever the constraints accept; sub-parameters by their last name.
+_CLASSIFIER_LIMITS = {
+    "batch_size": 1 << 20,
+    "n_networks": _MAX_NETWORKS,
+    "max_epochs": 1 << 20,
+    "f1_epochs": 1 << 20,
+    "batches_per_epoch": 1 << 24,
+}
+_SUB_LIMITS = {"num_workers": 64, "batch_size": 1 << 20, "prefetch_factor": 1024}
+
+
+@dataclass(frozen=True)
+class _Transformer:
+    """How a pipeline step before the classifier is stored.
+
+    Its parameters are checked against the class's ``_parameter_constraints``; each fitted
+    attribute named in ``fitted`` is stored beside them and checked on loading. Registering a
+    new transformer is one entry of ``_TRANSFORMERS``, e.g. for a resampler with a grid::
+
+        "SpectrumResampler": _Transformer(
+            SpectrumResampler,
+            {"n_features_in_": _POINTS, "wavelength_": _float_grid(), ...},
+        )
+    """
+
+    cls: type
+    fitted: Mapping[str, Check] = field(default_factory=dict)
+
+
+_POINTS = _integer(1, _MAX_POINTS)
+
+
+def _float_grid(max_len: int = _MAX_POINTS) -> Check:
+    """A fitted 1-D float64 array of at most ``max_len`` finite values (e.g. a wavelength
+    grid); JSON holds each float64 exactly."""
+
+    def check(value, where):
+        if not isinstance(value, list) or not 1 <= len(value) <= max_len:
+            raise _Invalid(where, f"is not a list of 1 to {max_len} numbers")
+        return _floats(lambda: len(value))(value, where)
+
+    return check
+
+
+def _any_feature_names(value, where):
+    return _feature_names(lambda: len(value) if isinstance(value, list) else -1)(value, where)
+
+
+_TRANSFORMERS: dict[str, _Transformer] = {
+    "FluxScaler": _Transformer(
+        FluxScaler,
+        {"n_features_in_": _POINTS, "feature_names_in_": _optional(_any_feature_names)},
+    ),
+}
+
+
+def _class_of(value, bases: tuple[type, ...], where: str) -> type:
+    if isinstance(value, type) and issubclass(value, bases):
+        return value
+    names = " or ".join(b.__name__.lstrip("_") for b in bases)
+    raise _Invalid(
+        where, f"{_show(value)} is not a {names} class, the only kind a model file may name here"
+    )
+
+
+def _no_classes(value, where: str):
+    if isinstance(value, type):
+        raise _Invalid(where, f"{_show(value)}: a class is not a value a model file may set here")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _no_classes(item, where)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _no_classes(item, where)
+    return value
+
+
+def _check_params(
+    stored, where: str, estimator: type, extra: Mapping[str, Check]
+) -> tuple[dict, list[str]]:
+    """Decode and check an estimator's stored parameters.
+
+    Returns the parameters to pass and the names left out because ``estimator`` no longer has
+    them (a file written by another version); refuses anything else outside the schema.
+    """
+    if not isinstance(stored, dict):
+        raise _Invalid(where, "is not a mapping of parameter names to values")
+    defaults = estimator().get_params(deep=False)
+    constraints = getattr(estimator, "_parameter_constraints", {})
+    params, ignored = {}, []
+    for name, raw in stored.items():
+        field_ = f"{where}.{name}"
+        value = _decode(raw, field_)
+        prefix, _, sub = name.partition("__")
+        if name in _CLASS_PARAMETERS and name in defaults:
+            params[name] = _class_of(value, _CLASS_PARAMETERS[name], field_)
+            continue
+        _no_classes(value, field_)
+        if sub and prefix == "module" and estimator is SpectrumCNNClassifier:
+            check = _NETWORK_SCHEMA.get(sub)
+            if check is None:
+                raise _Invalid(field_, "is not a network parameter a model file may set")
+            value = check(value, field_)
+        elif sub and prefix in _CLASS_PARAMETERS and prefix in defaults:
+            value = _plain_value(value, field_)
+            limit = _SUB_LIMITS.get(sub)
+            if limit is not None and _is_int(value) and value > limit:
+                raise _Invalid(field_, f"is {value}, more than {limit}")
+        elif sub or name == "module":
+            raise _Invalid(field_, "is not a parameter a model file may set")
+        elif name not in defaults:
+            ignored.append(name)
+            continue
+        else:
+            limit = _CLASSIFIER_LIMITS.get(name)
+            if limit is not None and _is_int(value) and value > limit:
+                raise _Invalid(field_, f"is {value}, more than {limit}")
+            if name in extra:
+                value = extra[name](value, field_)
+            elif name in constraints:
+                try:
+                    validate_parameter_constraints(
+                        {name: constraints[name]}, {name: value}, caller_name=estimator.__name__
+                    )
+                except InvalidParameterError as exc:
+                    raise _Invalid(field_, str(exc)) from None
+            else:
+                value = _plain_value(value, field_)
+        params[name] = value
+    return params, ignored
+
+
+def _labels(stored, where: str) -> np.ndarray:
+    """``classes_``: a bounded dtype, one value per class, unique and sorted."""
+    if not isinstance(stored, dict) or not isinstance(stored.get("values"), list):
+        raise _Invalid(where, "is not a {'dtype': ..., 'values': [...]} mapping")
+    text = stored.get("dtype")
+    try:
+        if not isinstance(text, str) or len(text) > 16:
+            raise TypeError
+        dtype = np.dtype(text)
+    except TypeError:
+        raise _Invalid(f"{where}.dtype", f"{_show(text)} is not a NumPy dtype") from None
+    if dtype.kind not in _LABEL_KINDS or dtype.str != text and dtype.kind != "O":
+        raise _Invalid(f"{where}.dtype", f"{text!r} is not a label dtype a model file may hold")
+    if dtype.kind == "U" and dtype.itemsize // 4 > _MAX_LABEL_CHARS:
+        raise _Invalid(
+            f"{where}.dtype", f"{text!r}: labels of more than {_MAX_LABEL_CHARS} characters"
+        )
+    raw = stored["values"]
+    if not 1 <= len(raw) <= _MAX_CLASSES:
+        raise _Invalid(f"{where}.values", f"holds {len(raw)} classes, not 1 to {_MAX_CLASSES}")
+    values = [_decode(v, f"{where}.values") for v in raw]
+    kinds = {
+        "U": lambda v: isinstance(v, str) and len(v) <= dtype.itemsize // 4,
+        "i": _is_int,
+        "u": lambda v: _is_int(v) and v >= 0,
+        "b": lambda v: isinstance(v, bool),
+        "f": lambda v: (_is_int(v) or isinstance(v, float)) and math.isfinite(v),
+        "O": lambda v: isinstance(v, str) and len(v) <= _MAX_LABEL_CHARS or _is_int(v),
+    }
+    if not all(kinds[dtype.kind](v) for v in values) or (
+        dtype.kind == "O" and len({type(v) is str for v in values}) > 1
+    ):
+        raise _Invalid(f"{where}.values", f"hold values that are not labels of dtype {text!r}")
+    if any(not a < b for a, b in zip(values, values[1:], strict=False)):
+        raise _Invalid(
+            f"{where}.values", "are not sorted and unique, as a fitted classifier's classes_ are"
+        )
     if dtype.kind == "O":
         classes = np.empty(len(values), dtype=object)
         classes[:] = values
         return classes
-    return np.array(values, dtype=dtype)
+    try:
+        return np.array(values, dtype=dtype)
+    except OverflowError:
+        raise _Invalid(f"{where}.values", f"do not fit the dtype {text!r}") from None
+
+
+@dataclass
+class _Plan:
+    """Everything `load` builds, checked: nothing here was allocated from unchecked sizes."""
+
+    steps: list[str] | None
+    transformers: list
+    params: dict
+    ignored: list[str]
+    classes: np.ndarray
+    n_points: int
+    n_networks: int
+    feature_names: np.ndarray | None
+    best_epoch: int | None
+    history: list
+    input_mean: np.ndarray | None
+    input_spread: float | None
+    manifest: dict
+    member: str
+    versions: dict
+    compile: bool
+
+
+def _mapping(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Invalid(where, f"{_show(value)} is not a mapping")
+    return value
+
+
+def _validate(description: dict, path: Path) -> _Plan:
+    """Check the whole description against the schema; return what `_build` needs."""
+    versions = description.get("versions")
+    versions = (
+        {k: v for k, v in versions.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(versions, dict)
+        else {}
+    )
+    if "transformers" in description:
+        stored = description["transformers"]
+        if not isinstance(stored, list) or len(stored) > _MAX_STEPS:
+            raise _Invalid("transformers", f"is not a list of at most {_MAX_STEPS} steps")
+    else:  # format version 1: one optional scaler
+        stored = [] if description.get("scaler") is None else [description["scaler"]]
+    transformers, ignored = [], []
+    for i, step in enumerate(stored):
+        transformer, left_out = _transformer(step, f"transformers[{i}]")
+        transformers.append(transformer)
+        ignored += left_out
+    pipeline = description.get("pipeline")
+    steps = None
+    if pipeline is not None:
+        steps = _mapping(pipeline, "pipeline").get("steps")
+        if (
+            not isinstance(steps, list)
+            or len(steps) != len(transformers) + 1
+            or not all(isinstance(s, str) and 0 < len(s) <= 100 and "__" not in s for s in steps)
+            or len(set(steps)) != len(steps)
+        ):
+            raise _Invalid(
+                "pipeline.steps",
+                f"{_show(steps)} is not one unique name per estimator described "
+                f"({len(transformers) + 1})",
+            )
+    elif transformers:
+        raise _Invalid("pipeline", "is null, but transformers are described")
+
+    c = _mapping(description.get("classifier"), "classifier")
+    if c.get("class") != "SpectrumCNNClassifier" or c.get("module") != "SpectrumResNet":
+        raise _Invalid(
+            "classifier.class",
+            f"unsupported model {_show(c.get('class'))} with module {_show(c.get('module'))}",
+        )
+    params, left_out = _check_params(
+        c.get("params"), "classifier.params", SpectrumCNNClassifier, _CLASSIFIER_SCHEMA
+    )
+    ignored += left_out
+    n_points = _POINTS(c.get("n_features_in_"), "classifier.n_features_in_")
+    if c.get("n_points", n_points) != n_points:
+        raise _Invalid("classifier.n_points", "contradicts n_features_in_")
+    classes = _labels(c.get("classes_"), "classifier.classes_")
+    if c.get("n_classes", len(classes)) != len(classes):
+        raise _Invalid("classifier.n_classes", f"contradicts the {len(classes)} classes_")
+    n_networks = _integer(1, _MAX_NETWORKS)(c.get("n_networks_", 1), "classifier.n_networks_")
+    history = c.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        raise _Invalid("classifier.history", "is not a list of mappings, one per epoch")
+    mean = _optional(_floats(lambda: n_points))(
+        _decode(c.get("input_mean_"), "classifier.input_mean_"), "classifier.input_mean_"
+    )
+    spread = _optional(_real(0.0, math.inf))(
+        _decode(c.get("input_spread_"), "classifier.input_spread_"), "classifier.input_spread_"
+    )
+    weights = _mapping(c.get("weights"), "classifier.weights")
+    member = weights.get("member")
+    if not isinstance(member, str) or not 0 < len(member) <= 255 or member == _DESCRIPTION:
+        raise _Invalid("classifier.weights.member", f"{_show(member)} is not a member name")
+    return _Plan(
+        steps=steps,
+        transformers=transformers,
+        params=params,
+        ignored=ignored,
+        classes=classes,
+        n_points=n_points,
+        n_networks=n_networks,
+        feature_names=_optional(_feature_names(lambda: n_points))(
+            c.get("feature_names_in_"), "classifier.feature_names_in_"
+        ),
+        best_epoch=_optional(_integer(0, 1 << 30))(c.get("best_epoch_"), "classifier.best_epoch_"),
+        history=history,
+        input_mean=None if mean is None else mean.astype(np.float32),
+        input_spread=spread,
+        manifest=_tensors(weights.get("tensors"), "classifier.weights.tensors"),
+        member=member,
+        versions=versions,
+        compile=bool(params.get("compile", False)),
+    )
+
+
+def _transformer(stored, where: str):
+    stored = _mapping(stored, where)
+    name = stored.get("class")
+    entry = _TRANSFORMERS.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise _Invalid(
+            f"{where}.class",
+            f"{_show(name)} is not a transformer a model file may hold: {', '.join(_TRANSFORMERS)}",
+        )
+    params, ignored = _check_params(stored.get("params"), f"{where}.params", entry.cls, {})
+    transformer = entry.cls(**params)
+    try:
+        transformer._validate_params()
+    except InvalidParameterError as exc:  # constraints that involve several parameters
+        raise _Invalid(f"{where}.params", str(exc)) from None
+    for attribute, check in entry.fitted.items():
+        value = _decode(stored.get(attribute), f"{where}.{attribute}")
+        if value is not None:
+            setattr(transformer, attribute, check(value, f"{where}.{attribute}"))
+    return transformer, [f"{name}.{p}" for p in ignored]
+
+
+def _tensors(stored, where: str) -> dict:
+    """The declared weights: name -> (torch dtype, shape)."""
+    if not isinstance(stored, dict) or not 0 < len(stored) <= _MAX_TENSORS:
+        raise _Invalid(where, f"is not a mapping of 1 to {_MAX_TENSORS} tensor names")
+    declared = {}
+    for name, spec in stored.items():
+        spec = _mapping(spec, f"{where}.{name}")
+        text, shape = spec.get("dtype"), spec.get("shape")
+        dtype = getattr(torch, text[6:], None) if isinstance(text, str) else None
+        if not (isinstance(text, str) and text.startswith("torch.")) or not isinstance(
+            dtype, torch.dtype
+        ):
+            raise _Invalid(f"{where}.{name}.dtype", f"{_show(text)} is not a torch dtype")
+        if not isinstance(shape, list) or len(shape) > 8:
+            raise _Invalid(f"{where}.{name}.shape", f"{_show(shape)} is not a shape")
+        if not all(_is_int(n) and 0 <= n <= _MAX_PARAMETERS for n in shape):
+            raise _Invalid(f"{where}.{name}.shape", f"{_show(shape)} is not a shape")
+        declared[name] = (dtype, tuple(shape))
+    return declared
+
+
+def _declared_weights(plan: _Plan) -> dict:
+    """The weights of the declared network(s), computed on the ``meta`` device: shapes and
+    dtypes without memory. Refuses a declaration of more than ``_MAX_PARAMETERS`` weights."""
+    kwargs = {k[8:]: v for k, v in plan.params.items() if k.startswith("module__")}
+    kwargs.update(n_classes=len(plan.classes), n_points=plan.n_points)
+    try:
+        with torch.device("meta"):
+            network = SpectrumResNet(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise _Invalid("classifier.params", f"do not describe a network: {exc}") from None
+    one = {k: (v.dtype, tuple(v.shape)) for k, v in network.state_dict().items()}
+    total = plan.n_networks * sum(math.prod(shape) for _, shape in one.values())
+    if total > _MAX_PARAMETERS:
+        raise _Invalid(
+            "classifier.params",
+            f"declare {plan.n_networks} network(s) of {total} weights in all, more than the "
+            f"{_MAX_PARAMETERS} a model file may hold",
+        )
+    if plan.n_networks == 1:
+        return one
+    return {f"networks.{i}.{k}": spec for i in range(plan.n_networks) for k, spec in one.items()}
+
+
+def _check_manifest(manifest: dict, expected: dict, compiled: bool) -> None:
+    # A compiled network's state_dict names carry torch.compile's prefix; the shapes do not.
+    declared = {k.removeprefix("_orig_mod.") if compiled else k: v for k, v in manifest.items()}
+    if set(declared) != set(expected):
+        missing = sorted(set(expected) - set(declared))[:5]
+        extra = sorted(set(declared) - set(expected))[:5]
+        raise _Invalid(
+            "classifier.weights.tensors",
+            f"do not fit the network described: missing {missing}, unexpected {extra}",
+        )
+    for name, (dtype, shape) in expected.items():
+        if declared[name] != (dtype, shape):
+            raise _Invalid(
+                f"classifier.weights.tensors.{name}",
+                f"do not fit the network described: {declared[name][0]} "
+                f"{declared[name][1]}, the network has {dtype} {shape}",
+            )
+
+
+# ---------------------------------------------------------------------------- reading
+_EOCD = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+# An unrolled JSON string literal: no backtracking, linear in its length.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+
+
+def _check_zip_directory(handle, path: Path) -> None:
+    """Refuse an archive whose directory is large or zip64 before zipfile parses it: zipfile
+    builds an object per entry, so a directory of millions of entries would cost gigabytes."""
+    size = handle.seek(0, os.SEEK_END)
+    tail_len = min(size, 22 + 0xFFFF + 20)
+    handle.seek(size - tail_len)
+    tail = handle.read(tail_len)
+    # The record zipfile takes: the last 22 bytes when they are one, else the last signature.
+    at = len(tail) - 22 if tail[-22:-18] == _EOCD else tail.rfind(_EOCD)
+    if at < 0 or len(tail) - at < 22:
+        raise zipfile.BadZipFile("no zip directory found")
+    entries, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
+    if tail[max(0, at - 20) : max(0, at - 16)] == _ZIP64_LOCATOR or entries == 0xFFFF:
+        raise _Invalid("archive", "is a zip64 archive, which model files never are")
+    if entries > _MAX_MEMBERS or directory > _MAX_DIRECTORY_BYTES:
+        raise _Invalid(
+            "archive",
+            f"lists {entries} members in a directory of {directory} bytes; a model file has 2",
+        )
+    handle.seek(0)
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes | None:
+    """A member's bytes, inflated with a cap whatever the directory claims; None if absent."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return None
+    if info.file_size > limit:
+        raise _Invalid(name, f"declares {info.file_size} bytes, more than the {limit} it may hold")
+    with archive.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise _Invalid(name, f"inflates to more than the {limit} bytes it may hold")
+    return data
+
+
+def _parse_json(raw: bytes, path: Path):
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    step = np.isin(bare, (ord("["), ord("{"))).astype(np.int8)
+    step -= np.isin(bare, (ord("]"), ord("}"))).astype(np.int8)
+    depth = int(np.cumsum(step, dtype=np.int32).max(initial=0))
+    if depth > _MAX_JSON_DEPTH:
+        raise _Invalid(_DESCRIPTION, f"nests {depth} levels deep, more than {_MAX_JSON_DEPTH}")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} has a description that is not valid JSON (UTF-8): {exc}"
+        ) from None
+    except RecursionError:
+        raise _Invalid(_DESCRIPTION, "nests too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, and integers of more than 4300 digits
+        raise ValueError(f"{path} has a description that is not valid JSON: {exc}") from None
 
 
 # ---------------------------------------------------------------------------- loading
@@ -508,16 +1194,18 @@ def _check_format(description, path: Path):
     if not isinstance(description, dict) or description.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a skspectra model file (no '{_FORMAT}' description).")
     version = description.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise ValueError(f"{path} has a malformed format version {version!r}.")
+    if not _is_int(version) or version < 1:
+        raise ValueError(f"{path} has a malformed format version {_show(version)}.")
     if version > FORMAT_VERSION:
         from . import __version__
 
-        writer = description.get("versions", {}).get("skspectra", "a newer version")
+        versions = description.get("versions")
+        writer = versions.get("skspectra") if isinstance(versions, dict) else None
+        writer = writer if isinstance(writer, str) else "a newer version"
         raise ValueError(
-            f"{path} was written by skspectra {writer} in model format version {version}; "
-            f"this skspectra ({__version__}) reads format versions up to {FORMAT_VERSION}. "
-            "Upgrade skspectra to load it."
+            f"{path} was written by skspectra {_show(writer)[1:-1]} in model format version "
+            f"{version}; this skspectra ({__version__}) reads format versions up to "
+            f"{FORMAT_VERSION}. Upgrade skspectra to load it."
         )
 
 
@@ -550,20 +1238,17 @@ def _warn_versions(written: dict, path: Path):
         )
 
 
-def _build_scaler(desc: dict) -> FluxScaler:
-    if desc["class"] != "FluxScaler":
-        raise ValueError(f"unsupported scaler {desc['class']!r}")
-    scaler = FluxScaler(**{k: _decode(v) for k, v in desc["params"].items()})
-    scaler.n_features_in_ = int(desc["n_features_in_"])
-    if desc.get("feature_names_in_") is not None:
-        scaler.feature_names_in_ = np.asarray(desc["feature_names_in_"], dtype=object)
-    return scaler
-
-
-def _build_classifier(desc: dict, path: Path) -> SpectrumCNNClassifier:
-    if desc["class"] != "SpectrumCNNClassifier" or desc["module"] != "SpectrumResNet":
-        raise ValueError(f"unsupported model {desc['class']!r} with module {desc['module']!r}")
-    params = {k: _decode(v) for k, v in desc["params"].items()}
+def _build(plan: _Plan, path: Path):
+    """The estimator(s) of a checked plan, the network built and still holding its initial
+    weights (`load` restores the saved ones next)."""
+    if plan.ignored:
+        warnings.warn(
+            f"{path} sets {plan.ignored}, which this version of skspectra no longer has: left "
+            "out. The model loads; save it again to drop them from the file.",
+            UserWarning,
+            stacklevel=3,
+        )
+    params = dict(plan.params)
     device = params.get("device")
     if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(
@@ -573,39 +1258,31 @@ def _build_classifier(desc: dict, path: Path) -> SpectrumCNNClassifier:
             stacklevel=3,
         )
         params["device"] = "cpu"
-    clf = SpectrumCNNClassifier(module=SpectrumResNet, **params)
-    classes = _decode_labels(desc["classes_"])
-    if len(classes) != desc["n_classes"] or desc["n_features_in_"] != desc["n_points"]:
-        raise ValueError("classes_ or n_features_in_ contradict n_classes or n_points")
-    # `initialize_module` builds the network(s) from these three; files written before
-    # `n_networks` existed hold one network.
-    clf.classes_ = classes
-    clf.n_features_in_ = int(desc["n_features_in_"])
-    n_networks = desc.get("n_networks_", 1)
-    if not isinstance(n_networks, int) or isinstance(n_networks, bool) or n_networks < 1:
-        raise ValueError(f"n_networks_ in {path} is {n_networks!r}, not a positive integer")
-    clf.n_networks_ = n_networks
-    if desc.get("feature_names_in_") is not None:
-        clf.feature_names_in_ = np.asarray(desc["feature_names_in_"], dtype=object)
-    # Building the network draws its initial weights; keep the caller's random state as it was.
-    with torch.random.fork_rng(devices=[]):
-        clf.initialize()
-    clf.history_ = History(desc.get("history") or [])
-    clf.best_epoch_ = desc.get("best_epoch_")
+    try:
+        clf = SpectrumCNNClassifier(module=SpectrumResNet, **params)
+        # `initialize_module` builds the network(s) from these three; files written before
+        # `n_networks` existed hold one network.
+        clf.classes_ = plan.classes
+        clf.n_features_in_ = plan.n_points
+        clf.n_networks_ = plan.n_networks
+        if plan.feature_names is not None:
+            clf.feature_names_in_ = plan.feature_names
+        # Building the network draws its initial weights; keep the caller's random state.
+        with torch.random.fork_rng(devices=[]):
+            clf.initialize()
+    except (TypeError, ValueError, AttributeError, KeyError, RuntimeError) as exc:
+        raise _Invalid(
+            "classifier.params", f"cannot build the classifier ({type(exc).__name__}: {exc})"
+        ) from None
+    clf.history_ = History(plan.history)
+    clf.best_epoch_ = plan.best_epoch
     # Files written before `center` existed hold neither: those models never centred.
-    mean = _decode(desc.get("input_mean_"))
-    if mean is not None:
-        mean = np.asarray(mean, dtype=np.float32)
-        if mean.shape != (clf.n_features_in_,) or not np.isfinite(mean).all():
-            raise ValueError(
-                f"input_mean_ in {path} has shape {mean.shape} or non-finite values; the "
-                f"network takes {clf.n_features_in_} points"
-            )
-    clf.input_mean_ = mean
-    spread = _decode(desc.get("input_spread_"))
-    if spread is not None:
-        clf.input_spread_ = float(spread)
-    return clf
+    clf.input_mean_ = plan.input_mean
+    if plan.input_spread is not None:
+        clf.input_spread_ = plan.input_spread
+    if plan.steps is None:
+        return clf
+    return Pipeline(list(zip(plan.steps, [*plan.transformers, clf], strict=True)))
 
 
 def _read_weights(data: bytes, path: Path) -> dict:
