@@ -6,8 +6,177 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
-from benchmarks.accuracy import Dataset, DataSpec, Method, run_one
+from benchmarks.accuracy import (
+    DATASETS,
+    Dataset,
+    DataSpec,
+    Method,
+    load_dataset,
+    main,
+    resample_splits,
+    run_one,
+    ucr_resample,
+)
+
+PEERS = "logreg,1nn"
+
+
+def _two_bands(rng, n_per_class: int, n_points: int = 40, labels=("lo", "hi")):
+    """Spectra of two classes, a band at point 10 or at point 30 on a noisy continuum of 1."""
+    X = 1 + 0.01 * rng.normal(size=(2 * n_per_class, n_points))
+    X[:n_per_class, 8:12] -= 0.5
+    X[n_per_class:, 28:32] -= 0.5
+    y = np.repeat(list(labels), n_per_class)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A folder in the shared data's format: a UCR file (official split) and a CV set."""
+    rng = np.random.default_rng(0)
+    X_train, y_train = _two_bands(rng, 10)
+    X_test, y_test = _two_bands(rng, 7)
+    np.savez(
+        tmp_path / "ucr_coffee.npz", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test
+    )
+    X, y = _two_bands(rng, 15)
+    np.savez(tmp_path / "asteroid_busdemeo16.npz", X=X, y=y)
+    return tmp_path
+
+
+# --------------------------------------------------------------------------- resampling
+def test_ucr_resamples_are_stratified_with_the_official_sizes_and_resample_0_is_official():
+    y_train = np.array(["a"] * 5 + ["b"] * 8 + ["c"] * 4 + ["d"] * 13)  # OliveOil's counts
+    y_test = np.array(["a"] * 5 + ["b"] * 9 + ["c"] * 4 + ["d"] * 12)
+    y = np.concatenate([y_train, y_test])
+    train, test = ucr_resample(y, len(y_train), 0)
+    np.testing.assert_array_equal(train, np.arange(30))
+    np.testing.assert_array_equal(test, np.arange(30, 60))
+    seen = set()
+    for r in range(1, 10):
+        train, test = ucr_resample(y, len(y_train), r)
+        assert sorted(np.concatenate([train, test])) == list(range(60))  # a partition
+        assert len(train) == 30 and len(test) == 30
+        for label in "abcd":  # each class keeps its official training count
+            assert (y[train] == label).sum() == (y_train == label).sum()
+        np.testing.assert_array_equal(train, ucr_resample(y, len(y_train), r)[0])  # seeded
+        seen.add(tuple(sorted(train)))
+    assert len(seen) == 9  # and the resamples differs from each other
+    # The bake-off redux's resampling, as aeon implements it: the same indices.
+    resampling = pytest.importorskip("aeon.benchmarking.resampling")
+    for r in (1, 7):
+        theirs = resampling.stratified_resample_data_indices(y_train, y_test, random_state=r)
+        for ours, ref in zip(ucr_resample(y, len(y_train), r), theirs, strict=True):
+            np.testing.assert_array_equal(ours, ref)
+
+
+def test_cv_resamples_are_repeated_stratified_folds(data_dir):
+    data = load_dataset(DATASETS["asteroid"], data_dir, {})
+    for r in (0, 1):
+        splits = resample_splits(data, r, cv_folds=5)
+        tests = np.concatenate([test for _, test in splits])
+        assert sorted(tests) == list(range(30))  # every spectrum tested once per repeat
+        for train, test in splits:
+            assert not set(train) & set(test)
+            assert (data.y[test] == "lo").sum() == 3  # stratified: 15 + 15 over 5 folds
+    first = [tuple(t) for _, t in resample_splits(data, 0)]
+    assert first != [tuple(t) for _, t in resample_splits(data, 1)]
+
+
+class _Spy(ClassifierMixin, BaseEstimator):
+    """Records the row ids (column 0) it is fitted on and asked to predict; predicts 'lo'."""
+
+    fitted: list = []
+    predicted: list = []
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        _Spy.fitted.append(set(X[:, 0].astype(int)))
+        return self
+
+    def predict(self, X):
+        _Spy.predicted.append(set(X[:, 0].astype(int)))
+        return np.full(len(X), "lo")
+
+
+@pytest.mark.parametrize("name", ["coffee", "asteroid"])
+def test_no_test_index_ever_enters_training(data_dir, name):
+    data = load_dataset(DATASETS[name], data_dir, {})
+    data.X[:, 0] = np.arange(len(data.y))  # each row carries its own id
+    method = Method("spy", "spy", lambda seed: _Spy(), {})
+    for r in range(3):
+        _Spy.fitted, _Spy.predicted = [], []
+        run_one(method, data, r, lambda text: None)
+        assert len(_Spy.fitted) == (1 if name == "coffee" else 5)
+        for fitted, predicted in zip(_Spy.fitted, _Spy.predicted, strict=True):
+            assert not fitted & predicted
+            assert len(fitted | predicted) == len(data.y)
+
+
+# --------------------------------------------------------------------------- accuracy
+def test_the_accuracy_benchmark_writes_json_markdown_and_figure_and_renders_again(data_dir):
+    out = data_dir / "results"
+    argv = ["--data-dir", str(data_dir), "--datasets", "coffee,asteroid", "--methods", PEERS]
+    report = main([*argv, "--resamples", "3", "--cv-repeats", "2", "--out-dir", str(out)])
+
+    assert report["datasets"] == ["coffee", "asteroid"]
+    saved = json.loads((out / "accuracy.json").read_text())
+    for d, n_resamples in (("coffee", 3), ("asteroid", 2)):
+        for method in ("logreg", "1nn"):
+            entry = saved["results"][d][method]
+            assert [r["resample"] for r in entry["runs"]] == list(range(n_resamples))
+            assert entry["summary"]["accuracy"]["mean"] == 1.0  # the bands separate the classes
+            assert all(t >= 0 for r in entry["runs"] for t in r["fit_s"] + r["predict_s"])
+    assert len(saved["results"]["asteroid"]["1nn"]["runs"][0]["fit_s"]) == 5  # 5 folds
+    inv = saved["invocations"][0]
+    assert inv["finished"] and len(inv["load_start"]) == 3 and len(inv["load_end"]) == 3
+    assert inv["machine"]["versions"]["scikit-learn"]
+    table = (out / "accuracy.md").read_text()
+    coffee_row = next(line for line in table.splitlines() if line.startswith("| UCR Coffee"))
+    assert "1.000 ± 0.000" in coffee_row and coffee_row.endswith("| 1.000 |")  # HC2 mean30
+    assert "load average" in table
+    assert (out / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+    (out / "accuracy.md").unlink()
+    main(["--render-only", "--out-dir", str(out)])
+    assert (out / "accuracy.md").read_text() == table
+
+    # --merge: a second run of another method keeps the first run's entries.
+    main([*argv[:3], "coffee", "--methods", "logreg", "--resamples", "3", "--cv-repeats", "2",
+          "--out-dir", str(out), "--merge"])  # fmt: skip
+    merged = json.loads((out / "accuracy.json").read_text())
+    assert set(merged["results"]["coffee"]) == {"logreg", "1nn"}
+    assert "asteroid" in merged["results"] and len(merged["invocations"]) == 2
+    with pytest.raises(SystemExit, match="protocol"):
+        main([*argv, "--resamples", "2", "--out-dir", str(out), "--merge"])
+
+
+def test_the_cnn_methods_share_the_default_flux_scaler_and_take_the_resample_as_seed():
+    from benchmarks.accuracy import build_methods
+    from skspectra import FluxScaler
+    from skspectra.presets import seed_pipeline
+
+    methods, _ = build_methods(["skspectra", "seed"])
+    default = FluxScaler().get_params()
+    for name in ("skspectra", "seed"):
+        pipe = methods[name].build(3)
+        assert pipe[0].get_params() == default
+        assert pipe[-1].random_state == 3
+    set_here = ("random_state", "batches_per_epoch", "class_fractions")
+    assert methods["seed"].build(3)[-1].class_fractions is None  # UCR labels, not the contest's
+    seed_params = seed_pipeline()[-1].get_params(deep=False)
+    ours = methods["seed"].build(3)[-1].get_params(deep=False)
+    assert {k: v for k, v in ours.items() if k not in set_here} == {
+        k: v for k, v in seed_params.items() if k not in set_here
+    }
+
+
+def test_a_missing_data_file_names_the_folder_to_pass(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
+        load_dataset(DATASETS["rock"], tmp_path, {})
 
 
 class _Interrupted(ClassifierMixin, BaseEstimator):
@@ -18,9 +187,6 @@ class _Interrupted(ClassifierMixin, BaseEstimator):
         warnings.warn("Training interrupted by SIGTERM in epoch 2", UserWarning, stacklevel=2)
         return self
 
-    def predict_proba(self, X):
-        return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
-
     def predict(self, X):
         return self.classes_[np.zeros(len(X), dtype=int)]
 
@@ -28,11 +194,44 @@ class _Interrupted(ClassifierMixin, BaseEstimator):
 def test_an_interrupted_fit_stops_the_accuracy_benchmark():
     X = np.zeros((4, 3), dtype=np.float32)
     y = np.array(["a", "b", "a", "b"])
-    spec = DataSpec("toy", None, "split", "toy")
-    data = Dataset(spec, [(X, y, X, y)], np.array(["a", "b"]), {})
-    method = Method("fake", "fake", True, lambda seed: _Interrupted(), {})
+    data = Dataset(DataSpec("toy", None, "ucr", "toy"), X, y, 2, {})
+    method = Method("fake", "fake", lambda seed: _Interrupted(), {})
     with pytest.raises(KeyboardInterrupt, match="interrupted"):
-        run_one(method, data, 0, lambda text: None, threads=1)
+        run_one(method, data, 0, lambda text: None)
+
+
+# --------------------------------------------------------------------------- screen
+def test_the_screen_never_touches_test_rows(data_dir, monkeypatch):
+    """Test rows poisoned with NaN: a screen that read them into a fit would fail."""
+    import benchmarks.screen as screen
+
+    with np.load(data_dir / "ucr_coffee.npz") as f:
+        arrays = dict(f)
+    arrays["X_test"][:] = np.nan
+    np.savez(data_dir / "ucr_coffee.npz", **arrays)
+    # Logistic regression stands in for the CNN; a candidate is its parameters.
+    monkeypatch.setattr(
+        screen, "build_candidate", lambda params, seed: make_pipeline(LogisticRegression(**params))
+    )
+    out = data_dir / "results"
+    argv = ["--data-dir", str(data_dir), "--out-dir", str(out), "--quick"]
+    screen.main([*argv, "--candidate", "{}", "--candidate", '{"C": 0.01}', "--note", "test"])
+    record = screen.main([*argv, "--datasets", "coffee,asteroid", "--folds", "3"])
+
+    first, second = record["screens"]
+    assert first["protocol"]["inner_folds"] == 2 and first["protocol"]["datasets"] == ["coffee"]
+    for cand in first["candidates"]:
+        result = cand["results"]["coffee"]
+        assert result["n_train"] == 20  # the official training split, nothing more
+        assert result["accuracy"]["mean"] == 1.0 and len(result["runs"][0]["fit_s"]) == 2
+    assert second["candidates"][0]["results"]["asteroid"]["n_train"] == 24  # 4 of 5 folds
+    assert second["finished"] and len(second["load_end"]) == 3
+    table = (out / "screens.md").read_text()
+    assert '`{"C": 0.01}`' in table and "| coffee | asteroid |" in table
+    assert "inner StratifiedKFold(3" in table and "Note: test" in table
+    (out / "screens.md").unlink()
+    screen.main(["--render-only", "--out-dir", str(out)])
+    assert (out / "screens.md").read_text() == table
 
 
 def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
@@ -87,82 +286,3 @@ def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
     assert training_ratios(ours, [{"available": False}] * 3) == []
     result["training_ratios_by_round"] = training_ratios(ours, keras)
     assert "phase 1 / phase 2: 2.00x / 2.10x, 2.00x / 1.60x." in render_markdown(result)
-
-
-def _two_bands(rng, n_per_class: int, n_points: int = 40):
-    """Spectra of two classes, a band at point 10 or at point 30 on a noisy continuum of 1."""
-    X = 1 + 0.01 * rng.normal(size=(2 * n_per_class, n_points))
-    X[:n_per_class, 8:12] -= 0.5
-    X[n_per_class:, 28:32] -= 0.5
-    y = np.repeat(["lo", "hi"], n_per_class)
-    return X.astype(np.float32), y
-
-
-def test_the_accuracy_benchmark_runs_from_a_data_folder_end_to_end(tmp_path):
-    """`python -m benchmarks.accuracy --data-dir ...` on a folder in the shared data's format:
-    an official split (a UCR file) and a 5-fold set (the asteroid file), with the published
-    numbers printed beside ours, and ``--render-only`` rewriting the same table."""
-    from benchmarks.accuracy import PUBLISHED_ACCURACY, main
-
-    rng = np.random.default_rng(0)
-    X_train, y_train = _two_bands(rng, 10)
-    X_test, y_test = _two_bands(rng, 7)
-    np.savez(
-        tmp_path / "ucr_coffee.npz", X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test
-    )
-    X, y = _two_bands(rng, 15)
-    np.savez(tmp_path / "asteroid_busdemeo16.npz", X=X, y=y)
-    out = tmp_path / "results"
-
-    report = main(
-        [
-            "--data-dir",
-            str(tmp_path),
-            "--datasets",
-            "coffee,asteroid",
-            "--methods",
-            "logreg,1nn",
-            "--seeds",
-            "1",
-            "--out-dir",
-            str(out),
-        ]
-    )
-
-    assert report["complete"] and report["datasets"] == ["coffee", "asteroid"]
-    coffee = report["data"]["coffee"]
-    assert coffee["n_train"] == [20] and coffee["n_test"] == [14]
-    assert report["data"]["asteroid"]["n_test"] == [6] * 5  # 5 stratified folds of 30
-    for name in ("coffee", "asteroid"):
-        for method in ("logreg", "1nn"):
-            summary = report["results"][name][method]["summary"]
-            assert summary["accuracy"]["mean"] == 1.0  # the bands separate the classes
-            assert summary["ece"]["mean"] <= 0.5
-    saved = json.loads((out / "accuracy.json").read_text())
-    assert saved["results"]["asteroid"]["1nn"]["summary"]["macro_f1"]["mean"] == 1.0
-    table = (out / "accuracy.md").read_text()
-    coffee_row = next(line for line in table.splitlines() if line.startswith("| UCR Coffee"))
-    assert f"{PUBLISHED_ACCURACY['coffee']['ResNet']:.3f}" in coffee_row
-    assert (out / "accuracy.png").stat().st_size > 0
-
-    main(["--render-only", "--out-dir", str(out)])
-    assert (out / "accuracy.md").read_text() == table
-
-
-def test_a_missing_data_file_names_the_folder_to_pass(tmp_path):
-    from benchmarks.accuracy import DATASETS, load_dataset
-
-    with pytest.raises(FileNotFoundError, match="--data-dir"):
-        load_dataset(DATASETS["rock"], tmp_path, {})
-
-
-def test_expected_calibration_error_of_known_cases():
-    from benchmarks.accuracy import expected_calibration_error, reliability_bins
-
-    proba = np.tile([0.9, 0.1], (10, 1))
-    half_right = np.array([1, 0] * 5, dtype=float)
-    # Confident at 0.9 and right half the time: a gap of 0.4 in the one occupied bin.
-    assert expected_calibration_error(reliability_bins(proba, half_right)) == pytest.approx(0.4)
-    # Confident at 0.9 and right 9 times in 10: calibrated.
-    nine_right = np.array([1] * 9 + [0], dtype=float)
-    assert expected_calibration_error(reliability_bins(proba, nine_right)) == pytest.approx(0.0)
