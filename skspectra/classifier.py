@@ -157,6 +157,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         When ``fit`` had a DataFrame with string column names.
     module_ : torch.nn.Module
         The trained network (a :class:`~skspectra.network.NetworkEnsemble` of several).
+    n_networks_ : int
+        The networks trained.
     input_mean_ : ndarray of shape (n_features_in_,) or None
         The mean spectrum subtracted before the network; None when not centring.
     input_spread_ : float
@@ -263,7 +265,6 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         **kwargs,
     ):
         kwargs.setdefault("train_split", None)  # the split is `validation_split`'s
-        kwargs.setdefault("criterion__reduction", "none")  # weighted in get_loss
         super().__init__(
             module,
             *args,
@@ -401,6 +402,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         """Training batches come from :class:`~skspectra.ClassFractionSampler`."""
         kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
         batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size  # skorch's "all"
         if not training:
             return self.iterator_valid(dataset, batch_size=batch_size, **kwargs)
         batch_size = min(batch_size, len(dataset))
@@ -417,6 +419,14 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
 
     # ------------------------------------------------------------------ module
+    def initialize_criterion(self):
+        """skorch's criterion, made to return per-spectrum losses: :meth:`get_loss` averages
+        them with the sample weights."""
+        super().initialize_criterion()
+        if hasattr(self.criterion_, "reduction"):
+            self.criterion_.reduction = "none"
+        return self
+
     def initialize_module(self):
         """Build ``n_networks`` networks with the classes and points taken from the data."""
         kwargs = self.get_params_for("module")
@@ -511,6 +521,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             rng=np.random.default_rng(sampler_seed),
             valid_index=valid,
         )
+        self.n_networks_ = self.n_networks
         self.interrupted_ = None
         devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
         with torch.random.fork_rng(devices=devices), interruptible():
@@ -660,7 +671,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n_spectra,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks fitting before classes_ is read
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_uncertainty(self, X, n_samples: int = 30, random_state=None):
         """Monte-Carlo dropout: mean probabilities and their spread over stochastic passes

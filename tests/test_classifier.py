@@ -35,12 +35,14 @@ class Recorder(Callback):
         # Trailing underscores keep the records out of get_params (and so out of clone).
         self.criteria_, self.lrs_, self.weights_, self.valid_index_ = [], [], [], []
         self.start_weights_, self.batch_labels_, self.valid_sizes_ = [], [], []
+        self.epoch_start_weights_ = []
         return self
 
     def on_train_begin(self, net, **kwargs):
         self.start_weights_.append(_state(net))
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self.epoch_start_weights_.append(_state(net))
         self.criteria_.append(type(net.criterion_).__name__)
         self.lrs_.append(net.optimizer_.param_groups[0]["lr"])
         if dataset_valid is not None:
@@ -107,7 +109,8 @@ def test_best_epoch_weights_are_restored(fitted):
 def test_phase_two_starts_from_best_phase_one_weights(fitted):
     clf, rec, _, _ = fitted
     best_phase1 = int(np.argmax(clf.history[:6, "valid_f1"]))
-    assert _same(rec.start_weights_[1], rec.weights_[best_phase1])
+    assert best_phase1 < 5  # otherwise the test would not tell the best from the last
+    assert _same(rec.epoch_start_weights_[6], rec.weights_[best_phase1])
 
 
 def test_validation_split_is_fixed_stratified_and_seeded(fitted):
@@ -181,7 +184,7 @@ def test_bad_input_gets_a_clear_error():
     with pytest.raises(ValueError, match="64 features"):
         clf.predict(X[:, :50])
     with pytest.raises(ValueError, match="unseen"):
-        clf.partial_fit(X, np.full(len(X), "comet"))
+        clf.set_params(warm_start=True).fit(X, np.full(len(X), "comet"))
     with pytest.raises(ValueError, match="contradicts the data"):
         SpectrumCNNClassifier(**FAST, module__n_classes=7).fit(X, y)
 
@@ -224,44 +227,25 @@ def test_balanced_fractions_and_plain_shuffling():
     assert sum(len(b) for b in rec.batch_labels_) == 96
 
 
-@pytest.mark.parametrize(
-    ("n", "split", "expected"),
-    [
-        (10, None, 10),  # capped at the training set
-        (30, None, 16),
-        (40, 0.25, 16),
-        (150, None, 50),
-        (150, 0.2, 40),  # a third of the 120 training spectra, not of all 150
-        (200, None, 64),
-        (400, 0.2, 64),
-    ],
-)
-def test_auto_batch_size_is_a_third_of_the_training_spectra_within_16_to_64(n, split, expected):
+@pytest.mark.parametrize(("n", "split", "expected"), [(10, None, 10), (100, None, 32), (100, 0.2, 32)])
+def test_batch_size_is_fixed_and_capped_at_the_training_set(n, split, expected):
     X, y = make_lines(n=n)
     rec = Recorder()
+    params = {**FAST, "max_epochs": 1, "f1_epochs": 0, "validation_split": split}
+    del params["batch_size"]  # the default
     SpectrumCNNClassifier(
-        **{
-            **FAST,
-            "max_epochs": 1,
-            "f1_epochs": 0,
-            "batch_size": "auto",
-            "validation_split": split,
-        },
-        batches_per_epoch=2,
-        random_state=0,
-        callbacks=[("rec", rec)],
+        **params, batches_per_epoch=2, random_state=0, callbacks=[("rec", rec)]
     ).fit(X, y)
     assert [len(b) for b in rec.batch_labels_] == [expected, expected]
-    if split is not None:  # validation in batches of 64, the last one shorter
-        n_valid = round(n * split)
-        assert rec.valid_sizes_ == [64] * (n_valid // 64) + [n_valid % 64] * (n_valid % 64 > 0)
+    if split is not None:  # validation in batches of the same size, the last one shorter
+        assert rec.valid_sizes_ == [20]
 
 
-def test_iterator_batch_sizes_set_by_the_user_override_auto():
+def test_iterator_batch_sizes_set_by_the_user_override_batch_size():
     X, y = make_lines(n=100)
     rec = Recorder()
     SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto"},
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0},
         iterator_train__batch_size=7,
         iterator_valid__batch_size=-1,  # skorch's "the whole set"
         batches_per_epoch=2,
@@ -284,9 +268,9 @@ def test_iterator_batch_sizes_set_by_the_user_override_auto():
 @pytest.mark.parametrize(
     "n, expected",
     [
-        (30, 10),  # batches of 16: two would be one pass
-        (60, 10),  # batches of 20
-        (1000, 16),  # batches of 64: one pass
+        (30, 10),  # batches of 30 (the whole set): one would be one pass
+        (60, 10),  # batches of 32: two would be one pass
+        (1000, 32),  # batches of 32: one pass
     ],
 )
 def test_an_epoch_is_one_pass_but_at_least_10_batches(n, expected):
@@ -294,7 +278,7 @@ def test_an_epoch_is_one_pass_but_at_least_10_batches(n, expected):
 
     X, y = make_lines(n=n)
     clf = SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto", "validation_split": None},
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "validation_split": None},
         # skorch's progress bar counts the batches (its own total assumes one pass)
         callbacks=[("progress", ProgressBar(batches_per_epoch="count"))],
         random_state=0,
@@ -440,17 +424,34 @@ def test_monte_carlo_dropout_flags_what_the_model_is_unsure_of(fitted):
         clf.predict_uncertainty(X, n_samples=0)
 
 
-def test_auto_validation_holds_out_only_when_every_class_has_50_spectra():
-    params = {**FAST, "max_epochs": 1, "f1_epochs": 1, "validation_split": "auto"}
-    X, y = make_lines(n=150)  # 50 of each of 3 classes: 20 % held out, 10 of each
-    rec = Recorder()
-    clf = SpectrumCNNClassifier(**params, random_state=0, callbacks=[("rec", rec)]).fit(X, y)
-    assert clf.best_epoch_ is not None and "valid_f1" in clf.history[-1]
-    assert len(rec.valid_index_[0]) == 30
-    X, y = make_lines(n=149)  # one class of 49: train on everything, keep the last epoch
-    clf = SpectrumCNNClassifier(**params, random_state=0).fit(X, y)
-    assert clf.best_epoch_ is None and "valid_f1" not in clf.history[-1]
-    assert SpectrumCNNClassifier().validation_split == "auto"
+def _configuration(clf):
+    """What a fit resolved its defaults to: everything that makes two fits different models."""
+    return {
+        "networks": len(getattr(clf.module_, "networks", [clf.module_])),
+        "validation": clf.best_epoch_ is not None,
+        "centred": clf.input_mean_ is not None,
+        "mixup": clf.mixup_alpha_,
+        "batches": clf.history[0, "train_batch_count"] > 0,
+        "batch": clf.batch_size,
+        "epochs": len(clf.history),
+    }
+
+
+@pytest.mark.parametrize("n_per_class", [40, 50])  # where n_networks / validation flipped
+def test_a_cv_fold_and_the_refit_train_the_same_configuration(n_per_class):
+    """The defaults that once switched on data size (3 x 40 and 3 x 50 spectra of 2600
+    points): a 5-fold training fold (80 %) and the refit (100 %) resolve them the same way."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = make_lines(n=3 * n_per_class, n_points=2600)
+    quick = dict(max_epochs=1, f1_epochs=0, batches_per_epoch=1, module__filters=(4, 4))
+    fold, _ = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    on_fold = SpectrumCNNClassifier(**quick, random_state=0).fit(X[fold], y[fold])
+    refit = SpectrumCNNClassifier(**quick, random_state=0).fit(X, y)
+    assert _configuration(on_fold) == _configuration(refit)
+    assert _configuration(refit)["networks"] == 1 and not _configuration(refit)["validation"]
+    defaults = SpectrumCNNClassifier()
+    assert (defaults.n_networks, defaults.validation_split, defaults.batch_size) == (1, None, 32)
 
 
 # ---------------------------------------------------------------------------- centring
@@ -510,7 +511,7 @@ def test_a_centring_model_subtracts_the_mean_in_every_backend(centring, inferenc
     try:
         np.testing.assert_allclose(clf.predict_proba(X[:n]), expected[:n], atol=1e-5)
     finally:
-        clf.set_params(inference="auto")
+        clf.set_params(inference="eager")
 
 
 def test_a_centring_model_centres_in_mc_dropout_and_skorchs_own_forward(centring):
@@ -520,17 +521,6 @@ def test_a_centring_model_centres_in_mc_dropout_and_skorchs_own_forward(centring
     np.testing.assert_allclose(mc.proba, expected, atol=1e-5)
     logits = clf.forward(X)  # skorch's path: get_dataset centres plain spectra
     np.testing.assert_allclose(torch.softmax(logits.double(), 1).numpy(), expected, atol=1e-5)
-
-
-def test_models_pickled_before_centring_existed_predict_and_train_on():
-    X, y = make_alike()
-    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0}, center=False)
-    clf.set_params(random_state=0).fit(X, y)
-    old = pickle.loads(pickle.dumps(clf))
-    del old.input_mean_, old.input_spread_  # what an older pickle holds
-    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
-    old.partial_fit(X, y)
-    assert old.input_mean_ is None
 
 
 def test_warm_start_keeps_the_mean_it_trained_with():
@@ -543,15 +533,27 @@ def test_warm_start_keeps_the_mean_it_trained_with():
     np.testing.assert_array_equal(clf.input_mean_, first)
 
 
-def test_partial_fit_keeps_the_first_fits_mean_and_fit_replaces_it():
-    X, y = make_alike()
-    clf = SpectrumCNNClassifier(**{**FAST, "max_epochs": 1, "f1_epochs": 0}, random_state=0)
-    clf.partial_fit(X, y)
-    first = clf.input_mean_.copy()
-    clf.partial_fit(X[:30] * np.float32(1.05), y[:30])
-    np.testing.assert_array_equal(clf.input_mean_, first)
-    clf.fit(X * np.float32(1.05), y)
-    np.testing.assert_allclose(clf.input_mean_, first * 1.05, rtol=1e-5)
+def test_warm_start_continues_from_the_current_weights():
+    """scikit-learn's meaning: the next fit starts from the weights the last one left."""
+    X, y = make_lines(n=60)
+    params = {**FAST, "max_epochs": 2, "f1_epochs": 0, "validation_split": None}
+    rec = Recorder()
+    clf = SpectrumCNNClassifier(**params, warm_start=True, random_state=0, callbacks=[rec])
+    clf.fit(X, y)
+    after_first = _state(clf)
+    clf.fit(X, y)
+    assert _same(rec.start_weights_[1], after_first)
+    assert not _same(rec.start_weights_[0], after_first)
+    assert len(clf.history) == 2  # the history is this fit's
+    cold = SpectrumCNNClassifier(**params, random_state=0)
+    assert _same(_state(cold.fit(X, y)), _state(cold.fit(X, y)))  # from fresh weights each time
+
+
+def test_partial_fit_is_not_offered():
+    clf = SpectrumCNNClassifier()
+    assert not hasattr(clf, "partial_fit")
+    with pytest.raises(AttributeError, match="warm_start"):
+        clf.partial_fit(*make_lines(n=20))
 
 
 def test_center_must_be_a_bool_or_auto():
@@ -634,12 +636,9 @@ def test_mixup_loss_mixes_the_losses_against_both_labels():
     y_true = torch.tensor([0, 1, 2, 0, 1, 2])
     perm = torch.tensor([3, 4, 5, 0, 1, 2])
     ce = torch.nn.functional.cross_entropy
-    clf._mixing = (0.3, perm)
-    try:
-        mixed = clf.get_loss(y_pred, y_true, training=True)
-        plain = clf.get_loss(y_pred, y_true, training=False)  # validation: never mixed
-    finally:
-        clf._mixing = None
+    batch = {"X": None, "sample_weight": torch.ones(6), "mix": (0.3, perm)}
+    mixed = clf.get_loss(y_pred, y_true, X=batch, training=True)
+    plain = clf.get_loss(y_pred, y_true, X=batch, training=False)  # validation: never mixed
     expected = 0.3 * ce(y_pred, y_true) + 0.7 * ce(y_pred, y_true[perm])
     assert torch.allclose(mixed, expected)
     assert torch.allclose(plain, ce(y_pred, y_true))
@@ -649,10 +648,10 @@ def test_auto_mixup_follows_the_centring():
     params = {**FAST, "max_epochs": 1, "f1_epochs": 0}
     alike = SpectrumCNNClassifier(**params, random_state=0).fit(*make_alike())
     varied = SpectrumCNNClassifier(**params, random_state=0).fit(*make_lines(n=40, n_points=32))
-    assert alike.input_mean_ is not None and alike._mixup_alpha() == 0.4
-    assert varied.input_mean_ is None and varied._mixup_alpha() == 0.0
+    assert alike.input_mean_ is not None and alike.mixup_alpha_ == 0.4
+    assert varied.input_mean_ is None and varied.mixup_alpha_ == 0.0
     forced = SpectrumCNNClassifier(**params, mixup=0.2, random_state=0).fit(*make_lines(n=40))
-    assert forced._mixup_alpha() == 0.2
+    assert forced.mixup_alpha_ == 0.2
 
 
 def test_mixup_triples_the_automatic_epoch_length():
@@ -660,13 +659,13 @@ def test_mixup_triples_the_automatic_epoch_length():
     X, y = make_alike()
     params = {**FAST, "max_epochs": 2, "f1_epochs": 1, "validation_split": None}
     alike = SpectrumCNNClassifier(**params, random_state=0).fit(X[:48], y[:48])
-    assert alike._mixup_alpha() > 0
+    assert alike.mixup_alpha_ > 0
     assert alike.history[:, "train_batch_count"] == [30, 30, 30]
     unmixed = SpectrumCNNClassifier(**params, mixup=None, random_state=0).fit(X[:48], y[:48])
     assert unmixed.history[:, "train_batch_count"] == [10, 10, 10]
     # An explicit length is kept as given, mixing or not.
     fixed = SpectrumCNNClassifier(**params, batches_per_epoch=4, random_state=0).fit(X, y)
-    assert fixed._mixup_alpha() > 0 and fixed.history[:, "train_batch_count"] == [4, 4, 4]
+    assert fixed.mixup_alpha_ > 0 and fixed.history[:, "train_batch_count"] == [4, 4, 4]
 
 
 def test_a_fit_with_mixup_is_reproducible():
@@ -674,7 +673,7 @@ def test_a_fit_with_mixup_is_reproducible():
     params = {**FAST, "max_epochs": 2, "f1_epochs": 1}
     first = SpectrumCNNClassifier(**params, random_state=3).fit(X, y)
     second = SpectrumCNNClassifier(**params, random_state=3).fit(X, y)
-    assert first._mixup_alpha() > 0
+    assert first.mixup_alpha_ > 0
     for name, value in first.module_.state_dict().items():
         assert torch.equal(value, second.module_.state_dict()[name]), name
 
@@ -767,23 +766,6 @@ def test_an_ensembles_uncertainty_counts_its_networks_disagreement():
     np.testing.assert_allclose(result.std, members.std(axis=0), atol=1e-6)
 
 
-def test_auto_trains_five_networks_on_small_training_sets_and_one_on_large(monkeypatch):
-    from skspectra import classifier as classifier_module
-
-    monkeypatch.setattr(classifier_module, "_AUTO_ENSEMBLE_POINTS", 40 * 64)
-    quick = {**FAST, "max_epochs": 1, "f1_epochs": 0, "n_networks": "auto"}
-    X, y = make_lines(n=50, n_points=64)
-    small = SpectrumCNNClassifier(**{**quick, "validation_split": None}).fit(X[:40], y[:40])
-    assert small.n_networks_ == 5 and len(small.module_.networks) == 5
-    large = SpectrumCNNClassifier(**{**quick, "validation_split": None}).fit(X[:41], y[:41])
-    assert large.n_networks_ == 1 and isinstance(large.module_, SpectrumResNet)
-    # What counts is the training split: 50 spectra with 10 held out train on 40.
-    split = SpectrumCNNClassifier(**{**quick, "validation_split": 10}).fit(X, y)
-    assert split.n_networks_ == 5
-    # A refit chooses again from its own data.
-    assert split.set_params(validation_split=None).fit(X, y).n_networks_ == 1
-
-
 def test_a_module_instance_trains_and_several_networks_need_a_class():
     X, y = make_lines(n=30)
     network = SpectrumResNet(3, 64, filters=(8,), hidden_units=8)
@@ -794,8 +776,8 @@ def test_a_module_instance_trains_and_several_networks_need_a_class():
         clf.fit(X, y)
 
 
-@pytest.mark.parametrize("n_networks", [0, 1.5, "many"])
-def test_n_networks_must_be_auto_or_a_positive_integer(n_networks):
+@pytest.mark.parametrize("n_networks", [0, 1.5, "many", "auto"])
+def test_n_networks_must_be_a_positive_integer(n_networks):
     X, y = make_lines(n=30)
     with pytest.raises(ValueError, match="n_networks"):
         SpectrumCNNClassifier(**{**FAST, "n_networks": n_networks}).fit(X, y)
