@@ -8,17 +8,17 @@ state, compiled code or threads never flatter another's):
 - ``raw eager``: the plain forward of the default network, ``module(x)`` under
   ``torch.no_grad()``, the whole batch at once, glibc's allocator untouched: the baseline;
 - ``predict_proba`` of a fitted ``SpectrumCNNClassifier`` with each ``inference`` backend
-  (``auto``, ``eager``, ``compile``, ``onnxruntime``) at batch sizes 1 to 1024, the call
-  repeated (so a backend's one-off compile or export is reported apart, as ``first_call_s``);
-- ``catalogue``: one ``predict_proba`` call on many spectra (default ``auto``: it compiles),
-  first and second call, and the peak memory above the input's own size, for two sizes;
-- ``stream``: many ``predict_proba`` calls with the default ``auto``, of 128 spectra each (a
+  (``eager``, the default, ``compile``, ``onnxruntime``) at batch sizes 1 to 1024, the call
+  repeated (so a backend's one-off compile or export is reported apart, as ``first_call_s``),
+  and ``eager+malloc``: the default after the opt-in :func:`skspectra.inference.tune_malloc`;
+- ``catalogue``: one ``predict_proba`` call on many spectra (the default backend), first and
+  second call, and the peak memory above the input's own size, for two sizes;
+- ``stream``: many ``predict_proba`` calls with the default backend, of 128 spectra each (a
   survey classified batch by batch) and of one spectrum each (a server): the rate of the first
-  and of the last calls, the slowest call (where ``auto`` compiles or exports, once the calls
-  add up) and the rate over all of them;
+  and of the last calls, the slowest call and the rate over all of them;
 - ``train``: training spectra/s of each phase (cross-entropy, soft macro-F1) at batch 160, of
-  the seed network (the one Keras trains: no batch normalisation, no augmentation) with
-  glibc's allocator tuned (the default) and untuned, and of skspectra's defaults;
+  the seed network (the one Keras trains: no batch normalisation, no augmentation) as the
+  library runs it and after the opt-in ``tune_malloc()``, and of skspectra's defaults;
 - ``keras``: the seed network in Keras 3 on TensorFlow, trained and run at batch 160, when an
   interpreter with them is given (``--keras-python``; skipped when they are not installed).
 
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 BATCHES = (1, 2, 8, 32, 128, 512, 1024)
-BACKENDS = ("auto", "eager", "compile", "onnxruntime")
+BACKENDS = ("eager", "eager+malloc", "compile", "onnxruntime")
 TRAIN_BATCH = 160
 STREAM_WINDOW = 20  # calls at the start and at the end of a stream whose rates are reported
 # The classifier parameters that make the network of SEED_MODEL.md, as the Keras comparison
@@ -106,7 +106,7 @@ def network_flops(n_points: int, n_classes: int = 4) -> float:
     return 2.0 * sum(macs)
 
 
-def _fitted(n_points: int, inference: str = "auto"):
+def _fitted(n_points: int, inference: str = "eager"):
     """A default classifier fitted for a moment: its speed does not depend on its weights."""
     from skspectra import SpectrumCNNClassifier
 
@@ -121,9 +121,6 @@ def _fitted(n_points: int, inference: str = "auto"):
         validation_split=None,
         random_state=0,
         inference=inference,
-        # One network, as "auto" chooses for any survey-sized training set (these 32 spectra
-        # would get five): the speeds here are per network.
-        n_networks=1,
     )
     return clf.fit(X, y)
 
@@ -134,6 +131,11 @@ def worker(group: str, cfg: dict) -> dict:
     n_points, repeats = cfg["n_points"], cfg["repeats"]
     rng = np.random.default_rng(1)
     out: dict = {"group": group, "torch_threads": torch.get_num_threads()}
+    if group.endswith("+malloc"):  # the opt-in allocator tuning, before anything runs
+        from skspectra.inference import tune_malloc
+
+        out["malloc_tuned"] = tune_malloc()
+        group = group.removesuffix("+malloc")
     if group == "matmul":
         a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
         _, rate = _rate(lambda: a @ b, 1, 20)
@@ -153,8 +155,7 @@ def worker(group: str, cfg: dict) -> dict:
             _, rate = _rate(run, batch, _repeats_for(batch, n_points, repeats))
             out["rates"][str(batch)] = rate
     elif group.startswith("predict:"):
-        backend = group.split(":", 1)[1]
-        clf = _fitted(n_points, backend)
+        clf = _fitted(n_points, group.split(":", 1)[1])
         out["rates"], out["first_call_s"] = {}, {}
         for batch in cfg["batches"]:
             X = rng.normal(size=(batch, n_points)).astype(np.float32)
@@ -180,7 +181,7 @@ def worker(group: str, cfg: dict) -> dict:
         _, batch, n = group.split(":")
         batch = int(batch)
         n_calls = max(int(n) // batch, 2 * STREAM_WINDOW)
-        clf = _fitted(n_points, "auto")
+        clf = _fitted(n_points)
         X = rng.normal(size=(batch, n_points)).astype(np.float32)
         times = []
         for _ in range(n_calls):
@@ -195,14 +196,14 @@ def worker(group: str, cfg: dict) -> dict:
         out["last_calls_spectra_per_s"] = batch / statistics.median(times[-STREAM_WINDOW:])
         out["slowest_call_s"] = max(times)
         out["slowest_call_at_spectra"] = (times.index(max(times)) + 1) * batch
-    elif group in ("train", "train-untuned", "train-default"):
+    elif group in ("train", "train-default"):
         from skspectra import SpectrumCNNClassifier
         from skspectra.presets import SEED_PARAMS
 
         n_batches = cfg["train_batches"]
         X = rng.normal(size=(TRAIN_BATCH * 2, n_points)).astype(np.float32)
         y = np.arange(len(X)) % 4
-        # "train" and "train-untuned": the seed's network (no batch normalisation, no
+        # "train" (and "train+malloc"): the seed's network (no batch normalisation, no
         # augmentation), the network Keras trains; "train-default": skspectra's defaults.
         seed_network = {k: SEED_PARAMS[k] for k in SEED_NETWORK_PARAMS}
         if group == "train-default":
@@ -342,9 +343,9 @@ def render_markdown(result: dict) -> str:
         first_cell = f"{max(first.values()):.1f}" if first else "-"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {first_cell} |")
     raw = result["inference"].get("raw eager", {}).get("rates")
-    auto = result["inference"].get("predict_proba auto", {}).get("rates")
-    if raw and auto:
-        ratios = ", ".join(f"{b}: {auto[str(b)] / raw[str(b)]:.2f}x" for b in batches)
+    default = result["inference"].get("predict_proba eager", {}).get("rates")
+    if raw and default:
+        ratios = ", ".join(f"{b}: {default[str(b)] / raw[str(b)]:.2f}x" for b in batches)
         lines += ["", f"`predict_proba` (default) over the raw eager forward, by batch: {ratios}."]
     lines += [
         "",
@@ -368,8 +369,8 @@ def render_markdown(result: dict) -> str:
             "## Many calls (default `inference`): a survey batch by batch, a server spectrum by "
             "spectrum",
             "",
-            f"The slowest call is where `auto` compiles or exports, once the calls add up. "
-            f"Rates of the first and last {STREAM_WINDOW} calls: medians of their calls.",
+            f"Every call uses the same backend. Rates of the first and last {STREAM_WINDOW} "
+            "calls: medians of their calls.",
             "",
             "| spectra per call | spectra | first calls, spectra/s | last calls, spectra/s | "
             "slowest call (s) | after spectra | all calls, spectra/s |",
@@ -395,7 +396,7 @@ def render_markdown(result: dict) -> str:
     ]
     labels = {
         "train": "skspectra, seed network",
-        "train-untuned": "skspectra, seed network, malloc untuned",
+        "train+malloc": "skspectra, seed network, after the opt-in tune_malloc()",
         "train-default": "skspectra defaults (+ batch norm, augmentation)",
     }
     for name, label in labels.items():
@@ -476,19 +477,16 @@ def main(argv: list[str] | None = None) -> dict | None:
         type=int,
         nargs="+",
         default=[5000, 40000],
-        help="spectra in one predict_proba call (memory and the auto backend)",
+        help="spectra in one predict_proba call (time and memory)",
     )
-    parser.add_argument("--catalogue-backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--catalogue-backend", default="eager", choices=BACKENDS[:1] + BACKENDS[2:])
     parser.add_argument(
         "--streams",
         nargs="*",
         type=_stream,
-        default=None,
+        default=["128:40960", "1:3000"],
         metavar="BATCH:SPECTRA",
-        help="spectra predicted in many calls of BATCH with the default backend (default: "
-        "128:40960 and single spectra, 1.5x as many as auto needs to switch to ONNX Runtime "
-        "or, without it, to compile their forward; "
-        "none: skip)",
+        help="spectra predicted in many calls of BATCH with the default backend (none: skip)",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
@@ -518,17 +516,11 @@ def main(argv: list[str] | None = None) -> dict | None:
         "catalogue_backend": args.catalogue_backend,
     }
     machine = machine_info(extra_packages=("onnxruntime",))
-    untuned = {"SKSPECTRA_TUNE_MALLOC": "0"}
-    groups = [("matmul", None), ("raw", untuned)]
+    groups = [("matmul", None), ("raw", None)]
     groups += [(f"predict:{b}", None) for b in args.backends]
     groups += [(f"catalogue:{n}", None) for n in args.catalogue]
-    if args.streams is None:
-        from skspectra.inference import AUTO_ONNX_VALUES, AUTO_SINGLE_VALUES
-
-        single = 3 * max(AUTO_ONNX_VALUES, AUTO_SINGLE_VALUES) // (2 * args.n_points)
-        args.streams = ["128:40960", f"1:{single}"]
     groups += [(f"stream:{stream}", None) for stream in args.streams]
-    groups += [("train", None), ("train-untuned", untuned), ("train-default", None)]
+    groups += [("train", None), ("train+malloc", None), ("train-default", None)]
     # Keras trains in every round too, next to skspectra's training, under the same load.
     groups += [("keras", None)]
     rounds: dict[str, list] = {g: [] for g, _ in groups}
@@ -557,7 +549,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "inference": inference,
         "catalogue": {str(n): merged[f"catalogue:{n}"] for n in args.catalogue},
         "streams": {stream: merged[f"stream:{stream}"] for stream in args.streams},
-        "training": {name: merged[name] for name in ("train", "train-untuned", "train-default")},
+        "training": {name: merged[name] for name in ("train", "train+malloc", "train-default")},
         "keras": keras,
         "training_ratios_by_round": training_ratios(rounds["train"], rounds["keras"]),
     }

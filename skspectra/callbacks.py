@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
 from sklearn.metrics import f1_score
+from skorch.callbacks import Callback
 
 from . import checkpoint as ckpt
 from .loss import SoftMacroF1Loss

@@ -29,8 +29,9 @@ from .callbacks import (
     valid_macro_f1,
 )
 from .checkpoint import TrainingInterrupted, TrainingInterruptedWarning, interruptible
-from .dataset import SpectraDataset, validation_indices
+from .dataset import SpectraDataset, spread_around_mean, validation_indices
 from .inference import BACKENDS, Predictor, mc_dropout
+from .loss import weighted_loss
 from .network import NetworkEnsemble, SpectrumResNet
 from .sampler import ClassFractionSampler, resolve_class_fractions
 
@@ -49,24 +50,19 @@ _AUTO_MIXUP_ALPHA = 0.4
 _POOR_TRAINING_F1 = 0.5
 
 
-def spread_around_mean(X: np.ndarray) -> float:
-    """Mean Euclidean distance of the rows of ``X`` to their mean row, over that row's norm
-    (``inf`` when the mean row is zero): 0.01 for spectra that are nearly alike, 1 or more for
-    varied ones. Scale-free, and nearly the same on any large part of the data as on all of it.
+def _stored(key: str, factory=None, message: str = ""):
+    """A property over ``__dict__[key]``; when unset, ``factory()`` (kept unless None), or an
+    AttributeError without a factory."""
 
-    >>> spread_around_mean(np.array([[1.0, 2.0], [1.2, 2.0], [0.8, 2.0]]))  # doctest: +ELLIPSIS
-    0.0596...
-    """
-    mean = X.mean(axis=0, dtype=np.float64)
-    norm = float(np.linalg.norm(mean))
-    if norm == 0.0 or len(X) == 0:
-        return float("inf")
-    rows = max(1, (1 << 22) // max(X.shape[1], 1))
-    total = sum(  # in chunks: no float64 copy of a large X
-        float(np.linalg.norm(X[i : i + rows].astype(np.float64) - mean, axis=1).sum())
-        for i in range(0, len(X), rows)
-    )
-    return total / len(X) / norm
+    def get(self):
+        if key not in self.__dict__:
+            if factory is None:
+                raise AttributeError(f"{type(self).__name__} {message}" if message else key)
+            value = factory()
+            return value if value is None else self.__dict__.setdefault(key, value)
+        return self.__dict__[key]
+
+    return property(get, lambda self, value: self.__dict__.__setitem__(key, value))
 
 
 class SpectrumCNNClassifier(NeuralNetClassifier):
@@ -293,37 +289,12 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
     # skorch sets `history_`, `initialized_` and `virtual_params_` in `__init__`, where
     # scikit-learn allows only parameters: these keep skorch's names on private storage.
-    history_ = property(
-        lambda self: self.__dict__.get("_history_"),
-        lambda self, value: self.__dict__.__setitem__("_history_", value),
-    )
-    virtual_params_ = property(
-        lambda self: self.__dict__.setdefault("_virtual_params_", {}),
-        lambda self, value: self.__dict__.__setitem__("_virtual_params_", value),
-    )
-
-    @property
-    def initialized_(self):
-        # skorch tells its first `__init__` from later assignments by this attribute's absence.
-        if "_initialized_" not in self.__dict__:
-            raise AttributeError("initialized_")
-        return self.__dict__["_initialized_"]
-
-    @initialized_.setter
-    def initialized_(self, value):
-        self.__dict__["_initialized_"] = value
-
-    # skorch's `classes_` is a property over its `classes` parameter; here, a fitted attribute.
-    @property
-    def classes_(self):
-        try:
-            return self.__dict__["classes_"]
-        except KeyError:
-            raise AttributeError(f"{type(self).__name__} is not fitted: call fit first") from None
-
-    @classes_.setter
-    def classes_(self, value):
-        self.__dict__["classes_"] = value
+    # skorch tells its first `__init__` from later ones by `initialized_`'s absence, and its
+    # `classes_` is a property over a parameter; here it is a fitted attribute.
+    history_ = _stored("_history_", lambda: None)
+    virtual_params_ = _stored("_virtual_params_", dict)
+    initialized_ = _stored("_initialized_")
+    classes_ = _stored("classes_", message="is not fitted: call fit first")
 
     def _get_param_names(self):
         # skorch lists its private `_params_to_validate` too; it must not travel through clone.
@@ -415,7 +386,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         if fractions is not None:  # classes absent from the training rows cannot be drawn
             fractions[np.setdiff1d(np.arange(len(fractions)), dataset.labels)] = 0.0
             fractions /= fractions.sum()
-        sampler = ClassFractionSampler(dataset.labels, batch_size, n_batches, fractions, dataset.rng)
+        sampler = ClassFractionSampler(
+            dataset.labels, batch_size, n_batches, fractions, dataset.rng
+        )
         return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
 
     # ------------------------------------------------------------------ module
@@ -488,7 +461,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             self.input_spread_ = spread_around_mean(X)
             centre = self.center
             centre = self.input_spread_ < _AUTO_CENTER_SPREAD if centre == "auto" else centre
-            self.input_mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32) if centre else None
+            self.input_mean_ = (
+                X.mean(axis=0, dtype=np.float64).astype(np.float32) if centre else None
+            )
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(f"y has labels {unknown.tolist()} unseen by the first fit.")
@@ -601,31 +576,16 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         return super().infer(x["X"] if isinstance(x, Mapping) else x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The criterion's per-spectrum losses, averaged with the batch's sample weights (as a
-        mix of both labels' losses for a mixed batch; over the networks of an ensemble)."""
+        """:func:`~skspectra.loss.weighted_loss` with the batch's sample weights (and, in a
+        training step, its mixup pairing); the mean over an ensemble's networks."""
         if y_pred.dim() == 3:  # an ensemble in training: one loss per network
-            losses = [self.get_loss(y_pred[:, k], y_true, X, training) for k in range(y_pred.shape[1])]
-            return torch.stack(losses).mean()
-        y_true = y_true.to(y_pred.device)
-        weight = X["sample_weight"].to(y_pred.device) if isinstance(X, Mapping) else None
-        mix = X.get("mix") if training and isinstance(X, Mapping) else None
-        loss = self._weighted(y_pred, y_true, weight)
-        if mix is None:
-            return loss
-        lam, perm = mix
-        perm = perm.to(y_pred.device)
-        other = self._weighted(y_pred, y_true[perm], None if weight is None else weight[perm])
-        return lam * loss + (1 - lam) * other
-
-    def _weighted(self, y_pred, y_true, weight):
-        if getattr(self.criterion_, "accepts_sample_weight", False):  # the soft macro-F1
-            return self.criterion_(y_pred, y_true, sample_weight=weight)
-        losses = self.criterion_(y_pred, y_true)
-        if losses.dim() == 0:  # a criterion that reduces by itself
-            return losses
-        if weight is None:
-            return losses.mean()
-        return (losses * weight).sum() / weight.sum().clamp_min(torch.finfo(losses.dtype).tiny)
+            k = range(y_pred.shape[1])
+            return torch.stack([self.get_loss(y_pred[:, i], y_true, X, training) for i in k]).mean()
+        batch = X if isinstance(X, Mapping) else {}
+        weight = batch.get("sample_weight")
+        weight = None if weight is None else weight.to(y_pred.device)
+        mix = batch.get("mix") if training else None
+        return weighted_loss(self.criterion_, y_pred, y_true.to(y_pred.device), weight, mix)
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X):

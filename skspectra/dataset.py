@@ -9,7 +9,7 @@ import torch
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from torch.utils.data import Dataset
 
-__all__ = ["SpectraDataset", "validation_indices"]
+__all__ = ["SpectraDataset", "spread_around_mean", "validation_indices"]
 
 
 class SpectraDataset(Dataset):
@@ -107,3 +107,23 @@ def validation_indices(y: np.ndarray, split, seed: int) -> tuple[np.ndarray, np.
             f"{len(valid)} for validation: both need at least one."
         )
     return np.asarray(train), np.asarray(valid)
+
+
+def spread_around_mean(X: np.ndarray) -> float:
+    """Mean Euclidean distance of the rows of ``X`` to their mean row, over that row's norm
+    (``inf`` when the mean row is zero): 0.01 for spectra that are nearly alike, 1 or more for
+    varied ones. Scale-free, and nearly the same on any large part of the data as on all of it.
+
+    >>> spread_around_mean(np.array([[1.0, 2.0], [1.2, 2.0], [0.8, 2.0]]))  # doctest: +ELLIPSIS
+    0.0596...
+    """
+    mean = X.mean(axis=0, dtype=np.float64)
+    norm = float(np.linalg.norm(mean))
+    if norm == 0.0 or len(X) == 0:
+        return float("inf")
+    rows = max(1, (1 << 22) // max(X.shape[1], 1))
+    total = sum(  # in chunks: no float64 copy of a large X
+        float(np.linalg.norm(X[i : i + rows].astype(np.float64) - mean, axis=1).sum())
+        for i in range(0, len(X), rows)
+    )
+    return total / len(X) / norm

@@ -96,7 +96,6 @@ _MMAP_THRESHOLD = 64 << 20  # buffers up to 64 MB come from the heap, not from f
 _TRIM_THRESHOLD = 256 << 20  # and up to 256 MB of freed heap is kept for the next chunk
 
 
-
 def tune_malloc() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; return whether they are set.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SoftMacroF1Loss"]
+__all__ = ["SoftMacroF1Loss", "weighted_loss"]
 
 
 class SoftMacroF1Loss(nn.Module):
@@ -18,9 +18,9 @@ class SoftMacroF1Loss(nn.Module):
 
     Probabilities replace hard decisions, so the expected counts of true positives, predicted
     and actual members stay differentiable. With ``sample_weight`` each spectrum counts with its
-    weight in every sum (a weight of 0 leaves it out). Rare classes weigh as much as common ones, which is
-    the point on imbalanced surveys; a class absent from the batch (``sum(t_c) == 0``) still
-    penalises probability mass put on it.
+    weight in every sum (a weight of 0 leaves it out). Rare classes weigh as much as common
+    ones, which is the point on imbalanced surveys; a class absent from the batch
+    (``sum(t_c) == 0``) still penalises probability mass put on it.
 
     Parameters
     ----------
@@ -61,3 +61,29 @@ class SoftMacroF1Loss(nn.Module):
         true_pos = (onehot * proba).sum(dim=0)
         f1 = 2 * true_pos / (onehot.sum(dim=0) + weighted.sum(dim=0) + self.eps)
         return -torch.log(f1.mean() + self.eps)
+
+
+def weighted_loss(criterion, y_pred, y_true, sample_weight=None, mix=None) -> torch.Tensor:
+    """``criterion``'s loss of a batch, averaged with the spectra's ``sample_weight``.
+
+    A criterion with ``accepts_sample_weight`` (:class:`SoftMacroF1Loss`) takes the weights
+    itself; any other returns per-spectrum losses (``reduction="none"``), averaged here. With
+    ``mix = (lam, perm)`` (a mixup batch) the loss is ``lam`` times the loss against ``y_true``
+    plus ``1 - lam`` times the loss against ``y_true[perm]``, weights permuted alike.
+    """
+    if mix is not None:
+        lam, perm = mix
+        perm = perm.to(y_true.device)
+        other = None if sample_weight is None else sample_weight[perm]
+        return lam * weighted_loss(criterion, y_pred, y_true, sample_weight) + (
+            1 - lam
+        ) * weighted_loss(criterion, y_pred, y_true[perm], other)
+    if getattr(criterion, "accepts_sample_weight", False):
+        return criterion(y_pred, y_true, sample_weight=sample_weight)
+    losses = criterion(y_pred, y_true)
+    if losses.dim() == 0:  # a criterion that reduces by itself
+        return losses
+    if sample_weight is None:
+        return losses.mean()
+    total = sample_weight.sum().clamp_min(torch.finfo(losses.dtype).tiny)
+    return (losses * sample_weight).sum() / total

@@ -88,8 +88,8 @@ class ClassFractionSampler(Sampler):
     With ``fractions``, every batch holds ``fraction * batch_size`` members of each class in
     expectation (the whole part always, the fractional part by chance), drawn with replacement
     from that class, so that a class of 0.3 % of the data still appears in its share of batches
-    even when that share is below one member per batch (the contest model's sampling). Without, batches are consecutive
-    slices of fresh random permutations of all samples.
+    even when that share is below one member per batch (the contest model's sampling).
+    Without, batches are consecutive slices of fresh random permutations of all samples.
 
     Parameters
     ----------

@@ -227,7 +227,9 @@ def test_balanced_fractions_and_plain_shuffling():
     assert sum(len(b) for b in rec.batch_labels_) == 96
 
 
-@pytest.mark.parametrize(("n", "split", "expected"), [(10, None, 10), (100, None, 32), (100, 0.2, 32)])
+@pytest.mark.parametrize(
+    ("n", "split", "expected"), [(10, None, 10), (100, None, 32), (100, 0.2, 32)]
+)
 def test_batch_size_is_fixed_and_capped_at_the_training_set(n, split, expected):
     X, y = make_lines(n=n)
     rec = Recorder()

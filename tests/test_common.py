@@ -12,6 +12,10 @@ EXPECTED_FAILED_CHECKS = {
         # `__init__`; the check counts them as attributes that are not parameters. A classifier
         # built with defaults passes it (test_classifier.py checks that).
         "check_no_attributes_set_in_init": "skorch keeps module__* parameters as attributes",
+        # A weight of 2 is checked to equal a repeated spectrum. Here the loss weighs the
+        # spectrum twice (tested in test_contract.py), but a repeated spectrum also changes
+        # the batches drawn, so the two stochastic fits differ as any two seeds do.
+        "check_sample_weight_equivalence_on_dense_data": "batches drawn differ with the rows",
     },
 }
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sklearn
-from skorch.callbacks import Callback
 from sklearn.pipeline import make_pipeline
+from skorch.callbacks import Callback
 
 from skspectra import FluxScaler, SpectrumCNNClassifier
 
