@@ -823,12 +823,15 @@ def _no_classes(value, where: str):
 
 
 def _check_params(
-    stored, where: str, estimator: type, extra: Mapping[str, Check]
+    stored, where: str, estimator: type, extra: Mapping[str, Check], *, lenient: bool
 ) -> tuple[dict, list[str]]:
     """Decode and check an estimator's stored parameters.
 
-    Returns the parameters to pass and the names left out because ``estimator`` no longer has
-    them (a file written by another version); refuses anything else outside the schema.
+    Returns the parameters to pass and those left out: names ``estimator`` no longer has, and
+    with ``lenient``, values its ``_parameter_constraints`` no longer accept (a file written by
+    another version; the default replaces them). Refuses anything else outside the schema.
+    ``lenient`` suits training-only parameters; a transformer's shape its output, so a value
+    it does not accept is refused.
     """
     if not isinstance(stored, dict):
         raise _Invalid(where, "is not a mapping of parameter names to values")
@@ -870,7 +873,12 @@ def _check_params(
                         {name: constraints[name]}, {name: value}, caller_name=estimator.__name__
                     )
                 except InvalidParameterError as exc:
-                    raise _Invalid(field_, str(exc)) from None
+                    if not lenient:
+                        raise _Invalid(field_, str(exc)) from None
+                    # A value an older version accepted ("auto" before it was removed): the
+                    # default replaces it, as for a parameter that no longer exists.
+                    ignored.append(f"{name}={_show(value)}")
+                    continue
             else:
                 value = _plain_value(value, field_)
         params[name] = value
@@ -996,7 +1004,11 @@ def _validate(description: dict, path: Path) -> _Plan:
             f"unsupported model {_show(c.get('class'))} with module {_show(c.get('module'))}",
         )
     params, left_out = _check_params(
-        c.get("params"), "classifier.params", SpectrumCNNClassifier, _CLASSIFIER_SCHEMA
+        c.get("params"),
+        "classifier.params",
+        SpectrumCNNClassifier,
+        _CLASSIFIER_SCHEMA,
+        lenient=True,
     )
     ignored += left_out
     n_points = _POINTS(c.get("n_features_in_"), "classifier.n_features_in_")
@@ -1050,7 +1062,9 @@ def _transformer(stored, where: str):
             f"{where}.class",
             f"{_show(name)} is not a transformer a model file may hold: {', '.join(_TRANSFORMERS)}",
         )
-    params, ignored = _check_params(stored.get("params"), f"{where}.params", entry.cls, {})
+    params, ignored = _check_params(
+        stored.get("params"), f"{where}.params", entry.cls, {}, lenient=False
+    )
     transformer = entry.cls(**params)
     try:
         transformer._validate_params()
@@ -1243,8 +1257,9 @@ def _build(plan: _Plan, path: Path):
     weights (`load` restores the saved ones next)."""
     if plan.ignored:
         warnings.warn(
-            f"{path} sets {plan.ignored}, which this version of skspectra no longer has: left "
-            "out. The model loads; save it again to drop them from the file.",
+            f"{path} sets parameters that this version of skspectra no longer has or no longer "
+            f"accepts: {plan.ignored}. They are left out (the defaults replace them); the "
+            "network and its weights load as saved. Save the model again to drop them.",
             UserWarning,
             stacklevel=3,
         )
@@ -1265,8 +1280,6 @@ def _build(plan: _Plan, path: Path):
         clf.classes_ = plan.classes
         clf.n_features_in_ = plan.n_points
         clf.n_networks_ = plan.n_networks
-        if plan.feature_names is not None:
-            clf.feature_names_in_ = plan.feature_names
         # Building the network draws its initial weights; keep the caller's random state.
         with torch.random.fork_rng(devices=[]):
             clf.initialize()
@@ -1274,6 +1287,8 @@ def _build(plan: _Plan, path: Path):
         raise _Invalid(
             "classifier.params", f"cannot build the classifier ({type(exc).__name__}: {exc})"
         ) from None
+    if plan.feature_names is not None:  # set after initialize, which may reset fitted state
+        clf.feature_names_in_ = plan.feature_names
     clf.history_ = History(plan.history)
     clf.best_epoch_ = plan.best_epoch
     # Files written before `center` existed hold neither: those models never centred.

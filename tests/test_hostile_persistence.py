@@ -254,9 +254,17 @@ def test_every_crafted_file_is_a_value_error_naming_file_and_field(crafted):
 
 def test_a_parameter_the_classifier_no_longer_has_is_left_out_with_a_warning(good, tmp_path):
     path = _with(good, tmp_path / "old.skspectra", _set_params(retired_option="auto"))
-    with pytest.warns(UserWarning, match="retired_option.*no longer has"):
+    with pytest.warns(UserWarning, match="no longer has or no longer accepts.*retired_option"):
         model = load(path)
     assert "retired_option" not in model[-1].get_params()
+
+
+def test_a_value_the_classifier_no_longer_accepts_is_left_out_with_a_warning(good, tmp_path):
+    # "auto" was a valid batch size before the classifier's defaults were fixed.
+    path = _with(good, tmp_path / "old.skspectra", _set_params(max_epochs="many"))
+    with pytest.warns(UserWarning, match="max_epochs='many'"):
+        model = load(path)
+    assert model[-1].max_epochs == SpectrumCNNClassifier().max_epochs
 
 
 def test_a_version_1_file_with_a_scaler_loads(good, tmp_path):
