@@ -1,18 +1,26 @@
 """The ``skspectra`` command line: demo, train, predict, evaluate.
 
 Every command has ``--help``. Files are written atomically (a temporary file, then a rename), so
-an interrupted command never leaves a half-written model, CSV or figure behind.
+an interrupted command never leaves a half-written model, CSV or figure behind. Every number an
+option takes, and every output path, is checked when the command line is parsed, before any
+data is read. An interrupted ``train`` (Ctrl-C, or SIGTERM from a batch scheduler) never
+replaces the model at ``--out``: it writes what it learned beside it, as
+``<name>.partial<suffix>``, and exits with 130 (SIGINT) or 143 (SIGTERM) as a shell would.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import io
 import json
+import math
+import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import joblib
@@ -56,18 +64,13 @@ def _load_model(path: str):
     return joblib.load(path)
 
 
-def _choose_inference(model, choice: str, shape: tuple) -> None:
-    """Set the classifier's ``inference`` for a whole run: ``auto`` decides on the size of the
-    whole catalogue, not on each chunk the command hands to ``predict_proba``."""
+def _choose_inference(model, choice: str | None) -> None:
+    """Set the classifier's ``inference`` for the whole run; None keeps the model's own."""
     from .classifier import SpectrumCNNClassifier
-    from .inference import AUTO_COMPILE_VALUES
 
     clf = model[-1] if hasattr(model, "steps") else model
-    if not isinstance(clf, SpectrumCNNClassifier):
-        return
-    if choice == "auto" and shape[0] * shape[-1] >= AUTO_COMPILE_VALUES:
-        choice = "compile"
-    clf.set_params(inference=choice)
+    if choice is not None and isinstance(clf, SpectrumCNNClassifier):
+        clf.set_params(inference=choice)
 
 
 def _try_plot(draw, *args) -> bool:
@@ -124,17 +127,95 @@ def _mixup(text: str):
     return alpha
 
 
-def _auto_or_count(text: str):
-    """``--batch-size``, ``--n-networks``: "auto" or a positive whole number."""
-    if text == "auto":
-        return text
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float = math.inf, *, low_open: bool = False, high_open=False):
+    """An argparse type: a finite number in the interval (closed unless said open)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (math.isfinite(value) and above and below):
+            left, right = "(" if low_open else "[", ")" if high_open else "]"
+            raise argparse.ArgumentTypeError(
+                f"expected a number in {left}{low:g}, {high:g}{right}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _filters(text: str) -> tuple[int, ...]:
+    """``--filters 16,16,32``: channels per block, each a whole number >= 1."""
     try:
-        count = int(text)
+        filters = tuple(int(part) for part in text.split(","))
     except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 1, got {text!r}")
-    return count
+        filters = ()
+    if not filters or min(filters) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected whole numbers >= 1 separated by commas, e.g. 16,16,32,32, got {text!r}"
+        )
+    return filters
+
+
+def _validation_split(text: str):
+    """``--validation-split``: a fraction in (0, 1), a number of spectra >= 1, or 0 for none."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+    if value == 0:
+        return None
+    if (isinstance(value, int) and value >= 1) or (isinstance(value, float) and 0 < value < 1):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"expected a fraction in (0, 1), a number of spectra >= 1, or 0 for none, got {text!r}"
+    )
+
+
+# An option left out: the classifier's default applies (not passed on).
+_UNSET = object()
+
+
+def _output_file(text: str) -> str:
+    """An argparse type for a file to write: not a folder, and in a folder that exists (or can
+    be made) and is writable. Checked before any data is read or model trained."""
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder: name the file to write in it")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(parent)!r} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text!r}: the folder {str(parent)!r} is not writable"
+        )
+    if path.exists() and not os.access(path, os.W_OK) and not os.access(parent, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot replace {text!r}: it is not writable")
+    return text
 
 
 def _build_pipeline(args):
@@ -145,7 +226,7 @@ def _build_pipeline(args):
 
     params = {}
     if args.filters:
-        params["module__filters"] = tuple(int(f) for f in args.filters.split(","))
+        params["module__filters"] = args.filters
     if args.dropout is not None:
         params["module__dropout"] = args.dropout
     if args.norm is not None:
@@ -158,18 +239,18 @@ def _build_pipeline(args):
         params["mixup"] = args.mixup
     if args.n_networks is not None:
         params["n_networks"] = args.n_networks
-    validation = args.validation_split
-    if validation != "auto":
-        validation = float(validation) if float(validation) > 0 else None
+    # Options left unset keep the classifier's defaults.
+    if args.batch_size is not None:
+        params["batch_size"] = args.batch_size
+    if args.validation_split is not _UNSET:
+        params["validation_split"] = args.validation_split
     clf = SpectrumCNNClassifier(
         max_epochs=args.epochs,
         f1_epochs=args.f1_epochs,
         lr=args.lr,
         f1_lr=args.f1_lr,
-        batch_size=args.batch_size,
         class_fractions=_parse_fractions(args.class_fractions),
         batches_per_epoch=args.batches_per_epoch,
-        validation_split=validation,
         random_state=args.seed,
         checkpoint_dir=getattr(args, "checkpoint_dir", None),
         device=args.device,
@@ -300,13 +381,69 @@ def cmd_demo(args) -> int:
     return 0
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived (what a batch scheduler sends before it kills a job)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`_Terminated` (in the main thread only: signal
+    handlers cannot be set elsewhere). The classifier's own handler, set during ``fit``, takes
+    precedence there; the signal it raises again once its checkpoint is safe lands here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _partial_path(out: Path) -> Path:
+    """Where an interrupted train writes its model: ``model.partial.skspectra`` beside
+    ``model.skspectra`` (the suffix kept, so the format is the same)."""
+    return out.with_name(f"{out.stem}.partial{out.suffix}")
+
+
+def _interrupted(pipe, signal_name: str, out: Path) -> int:
+    """Write what an interrupted fit learned beside ``out`` (never over it); return the exit
+    status a shell gives a process ended by that signal."""
+    partial = _partial_path(out)
+    try:
+        _dump_model(pipe, partial)
+        note = f"the partly trained model is in {partial}"
+    except Exception as exc:  # not fitted far enough to save: nothing to keep
+        note = f"nothing was saved ({type(exc).__name__}: {exc})"
+    kept = "the previous model there is kept" if out.exists() else "nothing was written there"
+    print(
+        f"interrupted by {signal_name}: {out} was not replaced ({kept}); {note}. Run the same "
+        "command again to train from the start (or to resume, with --checkpoint-dir).",
+        file=sys.stderr,
+    )
+    return 130 if signal_name == "SIGINT" else 143
+
+
 def cmd_train(args) -> int:
     data = _read(args, labelled=True)
     print(f"read {len(data.X)} spectra x {data.X.shape[1]} points from {args.data}")
     pipe = _build_pipeline(args)
-    pipe.fit(np.asarray(data.X), data.y)
-    clf = pipe[-1]
     out = Path(args.out)
+    try:
+        pipe.fit(np.asarray(data.X), data.y)
+    except KeyboardInterrupt:
+        return _interrupted(pipe, "SIGINT", out)
+    except _Terminated:
+        return _interrupted(pipe, "SIGTERM", out)
+    clf = pipe[-1]
+    # The classifier returns from an interrupted fit with the best weights so far and says so.
+    stopped = getattr(clf, "interrupted_", None)
+    if stopped:
+        return _interrupted(pipe, stopped if isinstance(stopped, str) else "SIGINT", out)
     _dump_model(pipe, out)
     json_path, png_path = _save_history(clf, out)
     print(
@@ -319,9 +456,8 @@ def _predict_on_dask(args, model) -> int:
     """``predict --dask``: the contest layout is read by the workers, other data by this process
     and predicted block by block on the cluster."""
     from .distributed import local_cluster, predict_dask, predict_files
+    from .io._predictions import write_predictions
 
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers {args.workers}: give a positive number of workers")
     if args.dask == "local":
         client = local_cluster(n_workers=args.workers or 2, threads_per_worker=1)
     else:
@@ -347,49 +483,26 @@ def _predict_on_dask(args, model) -> int:
             data = _read(args, labelled=False)
             X = da.from_array(np.asarray(data.X), chunks=(args.chunk_size, -1))
             proba = predict_dask(model, X, proba=True).compute()
-            n = _write_predictions(out, model.classes_, [(data.ids, proba)], args.proba)
+            labels = np.asarray(model.classes_)[proba.argmax(axis=1)]
+            n = write_predictions(
+                out, model.classes_, [(data.ids, labels, proba)], proba=args.proba
+            )
     print(f"wrote {n} predictions to {args.out}")
     return 0
 
 
-def _write_predictions(out: Path, classes, chunks, with_proba: bool) -> int:
-    """Write ``id,type[,p_<class>...]`` rows for each ``(ids, proba)`` chunk; return the count.
-
-    Rows go to a temporary file chunk by chunk, so memory stays bounded by the chunk size, and
-    the file is renamed into place only when every row is written.
-    """
-    from .io import atomic_write
-
-    count = 0
-
-    def write_rows(handle) -> None:
-        nonlocal count
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["id", "type"] + ([f"p_{c}" for c in classes] if with_proba else []))
-        for ids, proba in chunks:
-            labels = classes[proba.argmax(axis=1)]
-            for i, (id_, label) in enumerate(zip(ids, labels, strict=True)):
-                extra = [f"{p:.6g}" for p in proba[i]] if with_proba else []
-                writer.writerow([id_, label, *extra])
-            count += len(labels)
-        text.flush()
-        text.detach()
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, write_rows)
-    return count
-
-
 def cmd_predict(args) -> int:
     from tqdm import tqdm
+
+    from .io._predictions import write_predictions
 
     model = _load_model(args.model)
     if getattr(args, "dask", None):
         return _predict_on_dask(args, model)
     data = _read(args, labelled=False)
     n = len(data.X)
-    _choose_inference(model, args.inference, data.X.shape)
+    _choose_inference(model, args.inference)
+    classes = np.asarray(model.classes_)
 
     def chunks():
         # A cached contest read is memory-mapped: only one chunk is in memory at a time.
@@ -398,9 +511,9 @@ def cmd_predict(args) -> int:
                 stop = start + args.chunk_size
                 proba = model.predict_proba(np.asarray(data.X[start:stop]))
                 bar.update(len(proba))
-                yield data.ids[start:stop], proba
+                yield data.ids[start:stop], classes[proba.argmax(axis=1)], proba
 
-    _write_predictions(Path(args.out), model.classes_, chunks(), args.proba)
+    write_predictions(args.out, classes, chunks(), proba=args.proba)
     print(f"wrote {n} predictions to {args.out}")
     return 0
 
@@ -449,28 +562,27 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     g = p.add_argument_group("schedule")
     g.add_argument(
         "--epochs",
-        type=int,
+        type=_whole(0),
         default=epochs,
         help="phase-1 (cross-entropy) epochs (default %(default)s)",
     )
     g.add_argument(
         "--f1-epochs",
-        type=int,
+        type=_whole(0),
         default=f1_epochs,
         help="phase-2 (soft macro-F1) epochs (default %(default)s)",
     )
-    g.add_argument("--lr", type=float, default=1e-3, help="phase-1 learning rate")
-    g.add_argument("--f1-lr", type=float, default=1e-4, help="phase-2 learning rate")
+    positive = _number(0, low_open=True)
+    g.add_argument("--lr", type=positive, default=1e-3, help="phase-1 learning rate")
+    g.add_argument("--f1-lr", type=positive, default=1e-4, help="phase-2 learning rate")
     g.add_argument(
         "--batch-size",
-        type=_auto_or_count,
-        default="auto",
-        help="spectra per training batch, or auto: a third of the training spectra within "
-        "16-64 (default %(default)s)",
+        type=_whole(1),
+        help="spectra per training batch (default: the classifier's)",
     )
     g.add_argument(
         "--batches-per-epoch",
-        type=int,
+        type=_whole(1),
         help="default: one pass over the data (at least 10 batches); three times that with mixup",
     )
     g.add_argument(
@@ -480,15 +592,23 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     )
     g.add_argument(
         "--validation-split",
-        default="auto",
-        help="held-out fraction scored every epoch; 0 for none; auto: 0.2 when every class "
-        "has 50+ spectra, else none (default %(default)s)",
+        type=_validation_split,
+        default=_UNSET,
+        metavar="{FRACTION,COUNT,0}",
+        help="spectra held out and scored every epoch: a fraction such as 0.2, a number of "
+        "spectra such as 500, or 0 for none (default: the classifier's)",
     )
     g = p.add_argument_group("model")
     g.add_argument(
-        "--filters", help="channels per block, e.g. 16,16,32,32,64,64,128,128 (the default)"
+        "--filters",
+        type=_filters,
+        help="channels per block, e.g. 16,16,32,32,64,64,128,128 (the default)",
     )
-    g.add_argument("--dropout", type=float, help="dropout before the global pool (default 0.1)")
+    g.add_argument(
+        "--dropout",
+        type=_number(0, 1, high_open=True),
+        help="dropout before the global pool (default 0.1)",
+    )
     g.add_argument(
         "--norm",
         choices=["none", "batch"],
@@ -515,10 +635,10 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     )
     g.add_argument(
         "--n-networks",
-        type=_auto_or_count,
-        metavar="{auto,N}",
-        help="networks trained side by side, predicting their mean probability; auto: 5 on "
-        "training sets of at most 250,000 spectrum points, else 1 (default: the classifier's)",
+        type=_whole(1),
+        metavar="N",
+        help="networks trained side by side, predicting their mean probability (default: the "
+        "classifier's)",
     )
     g.add_argument(
         "--scaler",
@@ -526,7 +646,9 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
         choices=["median", "zscore", "constant", "max", "l2", "minmax"],
         help="per-spectrum flux scaling (default %(default)s)",
     )
-    g.add_argument("--seed", type=int, default=0, help="random_state (default %(default)s)")
+    g.add_argument(
+        "--seed", type=_whole(0, 2**32 - 1), default=0, help="random_state (default %(default)s)"
+    )
     g.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
@@ -548,9 +670,14 @@ def build_parser() -> argparse.ArgumentParser:
         "train with the two-phase schedule, report macro-F1 next to a logistic "
         "regression, and save the model.",
     )
-    p.add_argument("--n-spectra", type=int, default=3000)
-    p.add_argument("--n-points", type=int, default=2600)
-    p.add_argument("--out", default="demo_model.joblib", help="model file (default %(default)s)")
+    p.add_argument("--n-spectra", type=_whole(8), default=3000)
+    p.add_argument("--n-points", type=_whole(8), default=2600)
+    p.add_argument(
+        "--out",
+        type=_output_file,
+        default="demo_model.joblib",
+        help="model file (default %(default)s)",
+    )
     _add_training(p, epochs=6, f1_epochs=3)
     p.set_defaults(func=cmd_demo, batches_per_epoch=None)
 
@@ -563,6 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.add_argument(
         "--out",
+        type=_output_file,
         required=True,
         help="model file: model.joblib, or model.skspectra "
         "for the safe format that runs no code when loaded",
@@ -583,15 +711,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="a model written by 'skspectra train'")
     _add_data(p)
-    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--out", type=_output_file, required=True, help="CSV to write")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
-    p.add_argument("--chunk-size", type=int, default=4096, help="spectra per chunk")
+    p.add_argument(
+        "--chunk-size", type=_whole(1), default=4096, help="spectra per chunk (default %(default)s)"
+    )
     p.add_argument(
         "--inference",
         choices=BACKENDS,
-        default="auto",
-        help="how the network runs (see the classifier's 'inference'); auto compiles it for "
-        "catalogues of 20,000+ spectra of 2600 points (default %(default)s)",
+        help="how the network runs (see the classifier's 'inference'; default: the model's)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -602,7 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_whole(1),
         help="with --dask local: worker processes (default 2); with an address: wait for "
         "this many workers",
     )
@@ -616,8 +744,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="a model written by 'skspectra train'")
     _add_data(p)
-    p.add_argument("--plot", help="write the confusion matrix as a PNG here")
-    p.add_argument("--json", help="write the metrics as JSON here")
+    p.add_argument("--plot", type=_output_file, help="write the confusion matrix as a PNG here")
+    p.add_argument("--json", type=_output_file, help="write the metrics as JSON here")
     p.set_defaults(func=cmd_evaluate)
     return parser
 
@@ -626,10 +754,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _sigterm_raises():
+            return args.func(args)
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted (SIGINT): nothing was written", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print("interrupted (SIGTERM): nothing was written", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

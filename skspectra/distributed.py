@@ -19,8 +19,6 @@ Dask and Accelerate are imported only when used: this module imports without the
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import tempfile
@@ -340,7 +338,7 @@ def predict_files(
         As :func:`~skspectra.io.read_contest`, raised here from the worker that met the problem;
         nothing is written then.
     """
-    from .io import atomic_write
+    from .io._predictions import write_predictions
 
     index = Path(data)
     if not index.is_file():
@@ -379,21 +377,7 @@ def predict_files(
     finally:
         client.cancel([*futures, model_future])
 
-    def write_rows(handle) -> None:
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["id", "type"] + ([f"p_{c}" for c in classes] if proba else []))
-        for part_ids, labels, p in results:
-            for k, (id_, label) in enumerate(zip(part_ids, labels, strict=True)):
-                extra = [f"{v:.6g}" for v in p[k]] if proba else []
-                writer.writerow([id_, label, *extra])
-        text.flush()
-        text.detach()
-
-    out = Path(out_csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, write_rows)
-    return sum(len(r[0]) for r in results)
+    return write_predictions(out_csv, classes, results, proba=proba)
 
 
 # ------------------------------------------------------------------------------ accelerate

@@ -13,7 +13,7 @@ from skspectra.cli import main
 from .conftest import make_lines
 
 TINY = ["--epochs", "3", "--f1-epochs", "1", "--filters", "8,8,16", "--batch-size", "32", "--quiet"]
-TINY += ["--n-networks", "1"]  # "auto" would train five on sets this small
+TINY += ["--n-networks", "1"]
 
 
 def run(*argv: str) -> subprocess.CompletedProcess:
@@ -188,19 +188,16 @@ def test_safe_model_format_round_trip(tmp_path, npz, capsys):
     assert json.loads(metrics_path.read_text())["macro_f1"] > 0.8
 
 
-def test_predict_decides_auto_inference_on_the_whole_catalogue(monkeypatch):
+def test_predict_sets_inference_only_when_asked():
     from sklearn.pipeline import make_pipeline
 
-    from skspectra import FluxScaler, SpectrumCNNClassifier, inference
+    from skspectra import FluxScaler, SpectrumCNNClassifier
     from skspectra.cli import _choose_inference
 
-    pipe = make_pipeline(FluxScaler(), SpectrumCNNClassifier())
-    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 1000 * 50)
-    _choose_inference(pipe, "auto", (999, 50))
-    assert pipe[-1].inference == "auto"  # small: each call decides (eager)
-    _choose_inference(pipe, "auto", (1000, 50))  # large, though predicted 4096 at a time
-    assert pipe[-1].inference == "compile"
-    _choose_inference(pipe, "eager", (10**6, 50))
+    pipe = make_pipeline(FluxScaler(), SpectrumCNNClassifier(inference="compile"))
+    _choose_inference(pipe, None)
+    assert pipe[-1].inference == "compile"  # the model's own choice stays
+    _choose_inference(pipe, "eager")
     assert pipe[-1].inference == "eager"
 
 
@@ -229,11 +226,14 @@ def test_train_options_reach_the_classifier(flags, norm, augmented, center, mixu
     assert clf.mixup == (defaults["mixup"] if mixup == "default" else mixup)
 
 
-@pytest.mark.parametrize(("flags", "expected"), [([], "auto"), (["--n-networks", "3"], 3)])
+@pytest.mark.parametrize(("flags", "expected"), [([], "default"), (["--n-networks", "3"], 3)])
 def test_n_networks_reaches_the_classifier(flags, expected):
+    from skspectra import SpectrumCNNClassifier
     from skspectra.cli import _build_pipeline, build_parser
 
     args = build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", *flags])
+    if expected == "default":
+        expected = SpectrumCNNClassifier().n_networks
     assert _build_pipeline(args)[-1].n_networks == expected
 
 
@@ -243,7 +243,7 @@ def test_a_bad_n_networks_is_refused_by_the_parser(value, capsys):
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", "--n-networks", value])
-    assert "expected auto or a whole number >= 1" in capsys.readouterr().err
+    assert "expected a whole number >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["-1", "lots", "nan"])
@@ -255,20 +255,21 @@ def test_a_bad_mixup_alpha_is_refused_by_the_parser(value, capsys):
     assert "expected auto, off or an alpha >= 0" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("value", "expected"), [("auto", "auto"), ("24", 24)])
-def test_batch_size_flag_takes_auto_or_a_number(value, expected):
+@pytest.mark.parametrize(("flags", "expected"), [([], "default"), (["--batch-size", "24"], 24)])
+def test_batch_size_flag_takes_a_number_or_leaves_the_default(flags, expected):
+    from skspectra import SpectrumCNNClassifier
     from skspectra.cli import _build_pipeline, build_parser
 
-    args = build_parser().parse_args(
-        ["train", "data.npy", "--out", "m.joblib", "--batch-size", value]
-    )
+    args = build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", *flags])
+    if expected == "default":
+        expected = SpectrumCNNClassifier().batch_size
     assert _build_pipeline(args)[-1].batch_size == expected
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "2.5", "big"])
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "big", "auto"])
 def test_a_bad_batch_size_is_refused_by_the_parser(value, capsys):
     from skspectra.cli import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "data.npy", "--out", "m.joblib", "--batch-size", value])
-    assert "expected auto or a whole number >= 1" in capsys.readouterr().err
+    assert "expected a whole number >= 1" in capsys.readouterr().err
