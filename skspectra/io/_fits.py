@@ -1,21 +1,28 @@
-"""FITS files of one spectrum each (LAMOST, SDSS), put on one wavelength grid."""
+"""FITS files of one spectrum each (SDSS, LAMOST, 1-D WCS images), put on one wavelength grid.
+
+Each file is read with astropy into its wavelengths (in Angstrom, whatever its unit), fluxes and,
+where the layout has them, inverse variances and masks. Bad pixels are interpolated over and
+counted; :func:`read_fits` then resamples every spectrum onto one grid, flux-conserving
+(:func:`~skspectra.resampling.resample_spectra`), and :func:`read_fits_spectrum` returns one
+file's spectrum on its own grid.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import joblib
 import numpy as np
 
+from ..resampling import _fill_bad, resample_spectra
 from ._files import _existing_file
 from ._parallel import _MAX_CHUNK, _MIN_PARALLEL, _chunk_size, _map_chunks, _want_progress
 from ._problems import (
     _LABEL_HINT,
     _check_on_error,
-    _finite_float32,
     _handle_problems,
     _label_problems,
     _take,
@@ -23,6 +30,39 @@ from ._problems import (
 from ._spectra import OnError, PathLike, Spectra
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+
+# Rows of the primary image of LAMOST DR1-DR4 low-resolution files, in the survey's order.
+_LAMOST_ROWS = ("flux", "ivar", "wavelength", "andmask", "ormask")
+# Column names of spectrum tables, lower case, in order of preference.
+_IVAR_COLUMNS = ("ivar", "invvar", "inverse_variance")
+_MASK_COLUMNS = ("and_mask", "andmask")
+_WAVE_COLUMNS = ("wavelength", "lambda", "wave")
+
+
+class FitsSpectrum(NamedTuple):
+    """One spectrum as :func:`read_fits_spectrum` reads it, on its own grid.
+
+    Attributes
+    ----------
+    wavelength : ndarray of shape (n_pixels,), float64
+        Increasing, in Angstrom (converted from the file's unit).
+    flux : ndarray of shape (n_pixels,), float64
+        Fluxes, bad pixels replaced by the line between their good neighbours.
+    ivar : ndarray of shape (n_pixels,), float64, or None
+        Inverse variances, 0 at bad pixels; None when the layout has none.
+    good : ndarray of shape (n_pixels,), bool
+        False at bad pixels: non-finite flux, ``ivar`` 0 or not finite, non-zero and-mask.
+    meta : dict
+        ``layout`` ("sdss-table", "lamost-table", "lamost-image" or "wcs1d"), ``medium``
+        ("air", "vacuum" or "unknown": wavelengths are never converted between them),
+        ``unit`` (the file's wavelength unit), ``n_bad`` (bad pixels interpolated over).
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray | None
+    good: np.ndarray
+    meta: dict
 
 
 def read_fits(
@@ -35,20 +75,26 @@ def read_fits(
     n_jobs: int | None = None,
     progress: bool | None = None,
     on_error: OnError = "raise",
+    min_good: float = 0.5,
 ) -> Spectra:
     """Read one-spectrum-per-file FITS files and put them on one wavelength grid.
 
-    Needs astropy (``pip install "skspectra[fits]"``). Two layouts are understood:
+    Needs astropy (``pip install "skspectra[fits]"``). These layouts are understood (see
+    :func:`read_fits_spectrum` for the details):
 
-    - **LAMOST DR** (low resolution): the primary HDU is an image whose first row is the flux.
-      The wavelength comes from the header: ``COEFF0``/``COEFF1`` (log10 of the wavelength is
-      ``COEFF0 + COEFF1 * i`` for pixel ``i`` from 0), or else ``CRVAL1`` with ``CDELT1`` (or
-      ``CD1_1``) and ``CRPIX1`` (default 1), linear, or log10 when ``DC-FLAG`` is 1 (IRAF's
-      convention, which LAMOST follows).
-    - **Tables** such as SDSS ``spec-*.fits``: the HDU named ``COADD``, else the first binary
-      table, with a ``flux`` column and a ``loglam`` (log10 wavelength) or ``wavelength``
-      column (names in any case). A table of one row whose cells are arrays (LAMOST DR8 and
-      later) is read too.
+    - **SDSS** ``spec-*.fits`` and other spectrum tables: the HDU named ``COADD``, else the
+      first binary table, with ``flux``, ``loglam`` (log10 of the wavelength) or
+      ``wavelength``, ``ivar`` and ``and_mask`` columns (names in any case).
+    - **LAMOST DR5 and later** (low resolution): a binary table of one row whose cells are the
+      arrays ``FLUX``, ``IVAR``, ``WAVELENGTH``, ``ANDMASK`` and ``ORMASK``.
+    - **LAMOST DR1-DR4**: a primary image of 5 rows (flux, inverse variance, wavelength,
+      and-mask, or-mask) with ``COEFF0``/``COEFF1`` (log10 of the wavelength is
+      ``COEFF0 + COEFF1 * i`` for pixel ``i`` from 0).
+    - **1-D images with a WCS** (``wcs1d``): ``CRVAL1`` with ``CDELT1`` (or ``CD1_1``) and
+      ``CRPIX1`` (default 1), in the unit ``CUNIT1`` (Angstrom when absent; nm, micron...
+      through astropy.units); log-linear grids by ``CTYPE1 = 'WAVE-LOG'`` (FITS WCS paper
+      III) or ``DC-FLAG = 1`` (IRAF: ``CRVAL1``, ``CDELT1`` in log10). Of a 2-D image the
+      first row is the flux.
 
     Parameters
     ----------
@@ -56,9 +102,11 @@ def read_fits(
         A FITS file, a folder (every ``*.fits``, ``*.fit``, ``*.fts``, optionally ``.gz``,
         sorted by name) or a list of files.
     wavelength : array-like of shape (n_points,), default=None
-        The grid to resample every spectrum onto, increasing, in the unit of the files
-        (Angstrom for LAMOST and SDSS). None keeps the grid of the files, which must then all
-        be the same (a ValueError says when they differ).
+        The grid to resample every spectrum onto, increasing, in Angstrom (every file's
+        wavelengths are converted to Angstrom first). Resampling conserves flux and propagates
+        inverse variances (:func:`~skspectra.resampling.resample_spectra`). None keeps the grid
+        of the files, which must then all be the same (a ValueError says when they differ).
+        A fitted model's grid is ``SpectrumResampler.wavelength_``.
     fill_value : float, default=np.nan
         The flux given to grid points outside the wavelength range of a spectrum. NaN marks them
         plainly; the classifiers need finite input, so either pick a grid that every spectrum
@@ -75,27 +123,38 @@ def read_fits(
         Show a progress bar; None shows it when stderr is a terminal.
     on_error : {"raise", "skip"}, default="raise"
         What to do with a file that cannot be used (unreadable, no flux or wavelength found,
-        non-finite flux, wavelengths not monotonic, missing or unknown label, duplicated id).
+        wavelengths not monotonic, too few good pixels, missing or unknown label, duplicated
+        id).
+    min_good : float, default=0.5
+        The least fraction of good pixels (finite flux, ``ivar`` > 0, and-mask 0) a file must
+        have; a file with fewer is a problem that names it.
 
     Returns
     -------
     Spectra
         ``X`` float32 of shape (n_files, n_points), ``y`` the labels or None, ``ids`` the file
-        names without their FITS suffix and ``wavelength`` the grid (float64).
+        names without their FITS suffix and ``wavelength`` the grid (float64, Angstrom). Its
+        attribute ``meta`` is a dict of arrays, one entry per spectrum kept: ``layout``,
+        ``medium`` ("air", "vacuum" or "unknown"), ``unit`` (of the file), ``n_bad`` (bad
+        pixels interpolated over) and ``ivar`` (n_files, n_points) float32, the inverse
+        variances on the grid (NaN rows for files without them).
 
     Raises
     ------
     ImportError
         If astropy is not installed.
+    ValueError
+        If a file cannot be used (with ``on_error="raise"``); the message names every such file
+        and why, e.g. "only 12 of 3000 pixels are good".
 
     Notes
     -----
-    Resampling is linear interpolation (``np.interp``) of the flux at each grid wavelength.
-    Flux densities (per Angstrom, as LAMOST and SDSS store them) are kept as they are: there is
-    no rescaling for the change of pixel width, and no flux conservation. That is right when
-    the new grid is about as fine as the old one; on a much coarser grid, narrow lines are
-    sampled rather than averaged, so smooth or rebin first. Flux values are never
-    extrapolated: grid points beyond either end of a spectrum get ``fill_value``.
+    Bad pixels are replaced by linear interpolation between their good neighbours before
+    resampling, so a masked pixel of flux 1e4 never becomes a spike, and carry no weight in
+    the inverse variance. Air and vacuum wavelengths are not converted (SDSS and LAMOST are in
+    vacuum, other files say so by ``CTYPE1 = 'AWAV'``/``'WAVE'``, ``AIRORVAC`` or
+    ``VACUUM``): ``meta["medium"]`` tells which each file is, since a 1.5 Angstrom shift
+    near H-alpha between the two matters at high resolution.
 
     Examples
     --------
@@ -105,7 +164,7 @@ def read_fits(
     >>> from astropy.io import fits
     >>> from skspectra.io import read_fits
     >>> folder = Path(tempfile.mkdtemp())
-    >>> flux = np.ones((3, 100), dtype=np.float32)  # flux, ivar, wavelength as in LAMOST
+    >>> flux = np.ones((3, 100), dtype=np.float32)  # rows: flux, ivar, wavelength
     >>> header = fits.Header({"COEFF0": 3.6, "COEFF1": 1e-4})  # 3981 to 4070 Angstrom
     >>> fits.PrimaryHDU(flux, header).writeto(folder / "spec-1.fits")
     >>> X, y, ids, wl = read_fits(folder, wavelength=[3900.0, 4000.0, 4050.0])
@@ -114,6 +173,8 @@ def read_fits(
     """
     fits = _import_fits()
     _check_on_error(on_error)
+    if not (isinstance(min_good, int | float) and 0.0 <= min_good <= 1.0):
+        raise ValueError(f"min_good must be a fraction between 0 and 1, got {min_good!r}")
     paths = _fits_paths(source)
     grid = None
     if wavelength is not None:
@@ -132,8 +193,8 @@ def read_fits(
         workers = 1
     step = _chunk_size(len(paths), workers) if workers > 1 else _MAX_CHUNK
     starts = range(0, len(paths), step)
-    chunks = [([os.fspath(p) for p in paths[s : s + step]], label_key) for s in starts]
-    read = []
+    chunks = [([os.fspath(p) for p in paths[s : s + step]], label_key, min_good) for s in starts]
+    read: list[tuple[FitsSpectrum, str | None] | str] = []
     for part in _map_chunks(
         _read_fits_chunk,
         chunks,
@@ -148,9 +209,9 @@ def read_fits(
     good = [i for i in range(len(read)) if i not in problems]
     if grid is None and good:
         first = good[0]
-        grid = read[first][0]
+        grid = read[first][0].wavelength
         for i in good[1:]:
-            other = read[i][0]
+            other = read[i][0].wavelength
             if other.shape != grid.shape or not np.allclose(other, grid, rtol=1e-7, atol=0):
                 raise ValueError(
                     f"{paths[first]} and {paths[i]} have different wavelength grids "
@@ -159,21 +220,92 @@ def read_fits(
                 )
     n_points = 0 if grid is None else len(grid)
     X = np.zeros((len(paths), n_points), dtype=np.float32)
-    for i in good:
-        wl, flux, _ = read[i]
+    ivar = np.full((len(paths), n_points), np.nan, dtype=np.float32)
+    meta: dict[str, list] = {"layout": [], "medium": [], "unit": [], "n_bad": []}
+    for i in range(len(read)):
+        if i in problems:
+            for key, empty in (("layout", ""), ("medium", ""), ("unit", ""), ("n_bad", -1)):
+                meta[key].append(empty)
+            continue
+        spectrum = read[i][0]
+        for key in ("layout", "medium", "unit", "n_bad"):
+            meta[key].append(spectrum.meta[key])
         if wavelength is None:
-            X[i] = flux
+            X[i], row_ivar = spectrum.flux, spectrum.ivar
         else:
-            X[i] = np.interp(grid, wl, flux, left=fill_value, right=fill_value)
+            try:
+                out = resample_spectra(
+                    spectrum.flux,
+                    spectrum.wavelength,
+                    grid,
+                    ivar=spectrum.ivar,
+                    mask=~spectrum.good,
+                    fill_value=fill_value,
+                )
+            except ValueError as exc:
+                problems[i] = f"{paths[i]}: {exc}"
+                continue
+            X[i], row_ivar = out.flux, out.ivar
+        if row_ivar is not None:
+            ivar[i] = row_ivar
     y = None
     if label_key is not None:
-        y = np.array(["" if i in problems else str(read[i][2]) for i in range(len(read))])
+        y = np.array(["" if i in problems else str(read[i][1]) for i in range(len(read))])
     rows = {i: str(paths[i]) for i in range(len(paths))}
     for row, message in _label_problems(y, ids, labels, rows).items():
         problems.setdefault(row, message)
     hint = _LABEL_HINT if labels is not None else ""
     keep, skipped = _handle_problems(problems, ids, on_error, source="FITS files", hint=hint)
-    return Spectra(_take(X, keep), _take(y, keep), _take(ids, keep), grid, skipped)
+    spectra = Spectra(_take(X, keep), _take(y, keep), _take(ids, keep), grid, skipped)
+    spectra.meta = {key: _take(np.asarray(value), keep) for key, value in meta.items()}
+    spectra.meta["ivar"] = _take(ivar, keep)
+    return spectra
+
+
+def read_fits_spectrum(path: PathLike, *, min_good: float = 0.0) -> FitsSpectrum:
+    """Read the spectrum of one FITS file on its own grid, in Angstrom, bad pixels filled.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A FITS file in one of the layouts of :func:`read_fits`.
+    min_good : float, default=0.0
+        The least fraction of good pixels; a file with fewer raises. At least one good pixel is
+        always needed.
+
+    Returns
+    -------
+    FitsSpectrum
+        ``(wavelength, flux, ivar, good, meta)``.
+
+    Raises
+    ------
+    ValueError
+        If the file holds no spectrum in a known layout, its wavelengths are not monotonic or
+        their unit is not a length, or too few of its pixels are good. The message names the
+        file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from astropy.io import fits
+    >>> from skspectra.io._fits import read_fits_spectrum
+    >>> path = Path(tempfile.mkdtemp()) / "nm.fits"
+    >>> header = {"CRVAL1": 400.0, "CDELT1": 0.1, "CRPIX1": 1, "CUNIT1": "nm", "CTYPE1": "AWAV"}
+    >>> fits.PrimaryHDU(np.ones(50, np.float32), fits.Header(header)).writeto(path)
+    >>> spectrum = read_fits_spectrum(path)
+    >>> spectrum.wavelength[:3].round(6), spectrum.meta["medium"], spectrum.meta["unit"]
+    (array([4000., 4001., 4002.]), 'air', 'nm')
+    """
+    fits = _import_fits()
+    path = _existing_file(path, "FITS file")
+    try:
+        with fits.open(path, memmap=False) as hdus:
+            return _read_spectrum(hdus, fits, min_good)
+    except _BadSpectrum as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def _import_fits() -> Any:
@@ -224,17 +356,17 @@ class _BadSpectrum(Exception):
 
 
 def _read_fits_chunk(
-    paths: Sequence[str], label_key: str | None
-) -> list[tuple[np.ndarray, np.ndarray, str | None] | str]:
-    """Read some FITS files (runs in a worker): (wavelength, flux, label) or a problem each."""
+    paths: Sequence[str], label_key: str | None, min_good: float
+) -> list[tuple[FitsSpectrum, str | None] | str]:
+    """Read some FITS files (runs in a worker): (spectrum, label) or a problem each."""
     fits = _import_fits()
-    out: list[tuple[np.ndarray, np.ndarray, str | None] | str] = []
+    out: list[tuple[FitsSpectrum, str | None] | str] = []
     for path in paths:
         try:
             with fits.open(path, memmap=False) as hdus:
-                wl, flux = _fits_spectrum(hdus, fits)
+                spectrum = _read_spectrum(hdus, fits, min_good)
                 label = _fits_label(hdus, label_key, fits) if label_key is not None else None
-            out.append((*_check_spectrum(wl, flux), label))
+            out.append((spectrum, label))
         except _BadSpectrum as exc:
             out.append(f"{path}: {exc}")
         except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
@@ -243,52 +375,180 @@ def _read_fits_chunk(
     return out
 
 
-def _fits_spectrum(hdus: Any, fits: Any) -> tuple[np.ndarray, np.ndarray]:
+# --------------------------------------------------------------------------------------------
+# Layouts
+# --------------------------------------------------------------------------------------------
+
+
+def _read_spectrum(hdus: Any, fits: Any, min_good: float) -> FitsSpectrum:
+    raw = _raw_spectrum(hdus, fits)
+    wl, flux, ivar, mask, meta = raw
+    if wl.shape != flux.shape or flux.ndim != 1:
+        raise _BadSpectrum(f"{wl.shape} wavelengths for {flux.shape} flux values")
+    if len(flux) < 2:
+        raise _BadSpectrum(f"holds {len(flux)} flux values, too few for a spectrum")
+    for name, values in (("ivar", ivar), ("mask", mask)):
+        if values is not None and values.shape != flux.shape:
+            raise _BadSpectrum(f"{values.shape} {name} values for {flux.shape} flux values")
+    if wl[0] > wl[-1]:
+        wl, flux = wl[::-1], flux[::-1]
+        ivar = None if ivar is None else ivar[::-1]
+        mask = None if mask is None else mask[::-1]
+    if not (np.isfinite(wl).all() and (np.diff(wl) > 0).all()):
+        raise _BadSpectrum("its wavelengths are not finite and strictly monotonic")
+    good = np.isfinite(flux)
+    if ivar is not None:
+        good &= np.isfinite(ivar) & (ivar > 0)
+    if mask is not None:
+        good &= mask == 0
+    n_good = int(good.sum())
+    if n_good == 0 or n_good < min_good * len(flux):
+        raise _BadSpectrum(
+            f"only {n_good} of {len(flux)} pixels are good (finite flux, ivar > 0, and-mask 0), "
+            f"fewer than min_good={min_good:g} of them: leave the file out, or lower min_good"
+        )
+    flux = _fill_bad(wl, flux, good, 0)
+    if ivar is not None:
+        ivar = np.where(good, ivar, 0.0)
+    meta["n_bad"] = len(flux) - n_good
+    return FitsSpectrum(wl, flux, ivar, good, meta)
+
+
+def _raw_spectrum(hdus: Any, fits: Any):
+    """(wavelength in Angstrom, flux, ivar or None, and-mask or None, meta) of the file."""
     primary = hdus[0]
     if primary.data is not None and primary.data.size:
-        data = np.asarray(primary.data, dtype=np.float64)
-        flux = data.reshape(-1, data.shape[-1])[0]
-        return _header_wavelength(primary.header, len(flux)), flux
+        return _image_spectrum(primary)
     table = next(
-        (h for h in hdus if h.name.upper() == "COADD"),
-        next((h for h in hdus if isinstance(h, fits.BinTableHDU)), None),
+        (h for h in hdus if h.name.upper() == "COADD" and isinstance(h, fits.BinTableHDU)),
+        next((h for h in hdus if isinstance(h, fits.BinTableHDU) and _has_flux(h)), None),
     )
-    if table is None:
-        raise _BadSpectrum(
-            "no spectrum found: expected a primary image (LAMOST) or a binary table with flux "
-            "and loglam/wavelength columns (SDSS COADD)"
-        )
+    if table is not None:
+        return _table_spectrum(table, primary.header)
+    image = next((h for h in hdus[1:] if isinstance(h, fits.ImageHDU) and h.data is not None), None)
+    if image is not None:
+        return _image_spectrum(image)
+    raise _BadSpectrum(
+        "no spectrum found: expected an image with a wavelength WCS (LAMOST DR1-4, wcs1d) or a "
+        "binary table with flux and loglam/wavelength columns (SDSS COADD, LAMOST DR5+)"
+    )
+
+
+def _has_flux(hdu: Any) -> bool:
+    return "flux" in {name.lower() for name in hdu.columns.names}
+
+
+def _column(table: Any, columns: dict[str, str], names: Sequence[str]) -> np.ndarray | None:
+    name = next((columns[n] for n in names if n in columns), None)
+    if name is None:
+        return None
+    values = np.asarray(table.data[name], dtype=np.float64)
+    # A table of one row whose cells are arrays (LAMOST DR5 and later): that row.
+    return values[0] if values.ndim == 2 and len(values) == 1 else values
+
+
+def _table_spectrum(table: Any, primary_header: Any):
     columns = {name.lower(): name for name in table.columns.names}
     if "flux" not in columns:
         raise _BadSpectrum(f"the table {table.name!r} has no 'flux' column ({table.columns.names})")
-    flux = np.asarray(table.data[columns["flux"]], dtype=np.float64)
+    flux = _column(table, columns, ["flux"])
+    one_row = len(table.data) == 1 and np.ndim(table.data[columns["flux"]]) == 2
     if "loglam" in columns:
-        wl = 10.0 ** np.asarray(table.data[columns["loglam"]], dtype=np.float64)
+        wl, unit = 10.0 ** _column(table, columns, ["loglam"]), "log10(Angstrom)"
     else:
-        name = next((columns[c] for c in ("wavelength", "lambda", "wave") if c in columns), None)
+        name = next((columns[c] for c in _WAVE_COLUMNS if c in columns), None)
         if name is None:
             raise _BadSpectrum(
                 f"the table {table.name!r} has no 'loglam' or 'wavelength' column "
                 f"({table.columns.names})"
             )
-        wl = np.asarray(table.data[name], dtype=np.float64)
-    if flux.ndim == 2 and len(flux) == 1:  # one row of array cells (LAMOST DR8 and later)
-        flux, wl = flux[0], wl[0] if wl.ndim == 2 else wl
-    return wl, flux
+        unit = table.columns[name].unit or "Angstrom"
+        wl = _column(table, columns, [name.lower()]) * _angstrom_per(unit)
+    ivar = _column(table, columns, _IVAR_COLUMNS)
+    mask = _column(table, columns, _MASK_COLUMNS)
+    telescope = str(primary_header.get("TELESCOP", "")).strip().upper()
+    lamost = one_row or telescope == "LAMOST"
+    # SDSS and LAMOST both give vacuum wavelengths; a header may say otherwise.
+    medium = _medium(primary_header, default="vacuum")
+    layout = "lamost-table" if lamost else "sdss-table"
+    return wl, flux, ivar, mask, {"layout": layout, "medium": medium, "unit": str(unit)}
+
+
+def _image_spectrum(hdu: Any):
+    header = hdu.header
+    data = np.asarray(hdu.data, dtype=np.float64)
+    rows = data.reshape(-1, data.shape[-1])
+    telescope = str(header.get("TELESCOP", "")).strip().upper()
+    if len(rows) == len(_LAMOST_ROWS) and ("COEFF0" in header or telescope == "LAMOST"):
+        flux, ivar, wl_row, andmask, _ = rows
+        wl = _header_wavelength(header, rows.shape[1]) if "COEFF0" in header else wl_row
+        meta = {"layout": "lamost-image", "medium": _medium(header, "vacuum"), "unit": "Angstrom"}
+        return wl, flux, ivar, andmask, meta
+    flux = rows[0]
+    wl, unit = _header_wavelength(header, len(flux)), _header_unit(header)
+    wl = wl * _angstrom_per(unit)
+    return wl, flux, None, None, {"layout": "wcs1d", "medium": _medium(header), "unit": unit}
+
+
+def _header_unit(header: Any) -> str:
+    if "COEFF0" in header:
+        return "Angstrom"
+    return str(header.get("CUNIT1", "Angstrom")).strip() or "Angstrom"
+
+
+def _angstrom_per(unit: str) -> float:
+    """How many Angstrom one ``unit`` is (IRAF's plural "Angstroms" accepted)."""
+    from astropy import units as u
+
+    text = str(unit).strip()
+    for candidate in (text, text.rstrip("sS"), text.lower()):
+        for fmt in ("fits", None):
+            try:
+                return float((1.0 * u.Unit(candidate, format=fmt)).to_value(u.AA))
+            except (ValueError, u.UnitConversionError, TypeError):
+                continue
+    raise _BadSpectrum(
+        f"its wavelength unit {unit!r} is not a length astropy knows: use Angstrom, nm or "
+        "micron in CUNIT1 (or the column's TUNIT)"
+    )
 
 
 def _header_wavelength(header: Any, n: int) -> np.ndarray:
+    """Wavelengths of pixels 0..n-1 in the header's unit, from COEFF0/1 or the 1-D WCS."""
     pixel = np.arange(n, dtype=np.float64)
     if "COEFF0" in header and "COEFF1" in header:
         return 10.0 ** (float(header["COEFF0"]) + float(header["COEFF1"]) * pixel)
     step = header.get("CDELT1", header.get("CD1_1"))
     if "CRVAL1" in header and step is not None:
-        value = float(header["CRVAL1"]) + (pixel + 1 - float(header.get("CRPIX1", 1.0))) * step
-        return 10.0**value if header.get("DC-FLAG") == 1 else value
+        crval = float(header["CRVAL1"])
+        offset = (pixel + 1 - float(header.get("CRPIX1", 1.0))) * float(step)
+        if header.get("DC-FLAG") == 1:  # IRAF: CRVAL1 and CDELT1 are log10 of wavelengths
+            return 10.0 ** (crval + offset)
+        if str(header.get("CTYPE1", "")).strip().upper().endswith("-LOG"):
+            # FITS WCS paper III (Greisen et al. 2006), eq. 5: w = r exp(x / r).
+            return crval * np.exp(offset / crval)
+        return crval + offset
     raise _BadSpectrum(
         "the primary image has no wavelength keywords: expected COEFF0/COEFF1 or CRVAL1 with "
         "CDELT1 (or CD1_1)"
     )
+
+
+def _medium(header: Any, default: str = "unknown") -> str:
+    """Whether the wavelengths are in air or vacuum, as the header says."""
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    if ctype.startswith("AWAV"):
+        return "air"
+    if ctype.startswith("WAVE"):
+        return "vacuum"
+    said = str(header.get("AIRORVAC", "")).strip().lower()
+    if said.startswith("air"):
+        return "air"
+    if said.startswith("vac"):
+        return "vacuum"
+    if "VACUUM" in header:
+        return "vacuum" if bool(header["VACUUM"]) else "air"
+    return default
 
 
 def _fits_label(hdus: Any, key: str, fits: Any) -> str:
@@ -301,18 +561,3 @@ def _fits_label(hdus: Any, key: str, fits: Any) -> str:
                 value = hdu.data[names[key.lower()]][0]
                 return (value.decode() if isinstance(value, bytes) else str(value)).strip()
     raise _BadSpectrum(f"has no {key!r} header keyword nor one-row table column for the label")
-
-
-def _check_spectrum(wl: np.ndarray, flux: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if wl.shape != flux.shape or flux.ndim != 1:
-        raise _BadSpectrum(f"{wl.shape} wavelengths for {flux.shape} flux values")
-    if len(flux) < 2:
-        raise _BadSpectrum(f"holds {len(flux)} flux values, too few for a spectrum")
-    if wl[0] > wl[-1]:
-        wl, flux = wl[::-1], flux[::-1]
-    if not (np.diff(wl) > 0).all():
-        raise _BadSpectrum("its wavelengths are not strictly monotonic")
-    flux32, message = _finite_float32(flux, lambda j: f"{flux[j]} (at {wl[j]:.6g})")
-    if message is not None:
-        raise _BadSpectrum(f"flux {message}")
-    return wl, flux32

@@ -1,0 +1,221 @@
+"""FITS layouts as surveys write them (SDSS, LAMOST, 1-D WCS images), written by astropy."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skspectra.io import read_fits
+from skspectra.io._fits import read_fits_spectrum
+
+fits = pytest.importorskip("astropy.io.fits")
+
+LINE = 6562.8  # Angstrom
+N = 3000
+LOG_START, LOG_STEP = np.log10(3700.0), 1e-4  # SDSS and LAMOST: log10 steps of 1e-4
+BAD = (500, 1200, 2100)  # pixels made bad in each file: a spike of 1e4 behind ivar 0 or a mask
+
+
+def true_loglinear(n=N):
+    return 10.0 ** (LOG_START + LOG_STEP * np.arange(n))
+
+
+def spectrum(wl):
+    """Continuum 2, an emission line of 40 at H-alpha; float64."""
+    return 2.0 + 40.0 * np.exp(-0.5 * ((wl - LINE) / 2.0) ** 2)
+
+
+def with_bad_pixels(flux):
+    flux = flux.astype(np.float32)
+    ivar = np.ones_like(flux)
+    mask = np.zeros(flux.shape, np.int32)
+    flux[list(BAD)] = 1e4
+    ivar[BAD[0]] = 0.0  # bad by inverse variance
+    mask[BAD[1]] = 1 << 16  # bad by and-mask
+    flux[BAD[2]] = np.nan  # not finite
+    return flux, ivar, mask
+
+
+def sdss_file(path):
+    wl = true_loglinear()
+    flux, ivar, mask = with_bad_pixels(spectrum(wl))
+    loglam = (LOG_START + LOG_STEP * np.arange(N)).astype(np.float32)  # as SDSS stores it
+    coadd = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="flux", format="E", array=flux),
+            fits.Column(name="loglam", format="E", array=loglam),
+            fits.Column(name="ivar", format="E", array=ivar),
+            fits.Column(name="and_mask", format="J", array=mask),
+            fits.Column(name="or_mask", format="J", array=mask | 2),
+        ],
+        name="COADD",
+    )
+    header = fits.Header({"TELESCOP": "SDSS 2.5-M"})
+    fits.HDUList([fits.PrimaryHDU(header=header), coadd]).writeto(path)
+    return wl
+
+
+def lamost_table_file(path):
+    """LAMOST DR5 and later: one row whose cells are the arrays."""
+    wl = true_loglinear()
+    flux, ivar, mask = with_bad_pixels(spectrum(wl))
+    cells = [
+        ("FLUX", flux),
+        ("IVAR", ivar),
+        ("WAVELENGTH", wl.astype(np.float32)),
+        ("ANDMASK", mask.astype(np.float32)),
+        ("ORMASK", (mask | 2).astype(np.float32)),
+    ]
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name=n, format=f"{N}E", array=a[None, :]) for n, a in cells], name="COADD"
+    )
+    header = fits.Header({"TELESCOP": "LAMOST", "CLASS": "GALAXY"})
+    fits.HDUList([fits.PrimaryHDU(header=header), table]).writeto(path)
+    return wl
+
+
+def lamost_image_file(path):
+    """LAMOST DR1-DR4: a 5-row primary image and COEFF0/COEFF1."""
+    wl = true_loglinear()
+    flux, ivar, mask = with_bad_pixels(spectrum(wl))
+    image = np.vstack([flux, ivar, wl, mask, mask | 2]).astype(np.float32)
+    header = fits.Header(
+        {"TELESCOP": "LAMOST", "COEFF0": LOG_START, "COEFF1": LOG_STEP, "CLASS": "STAR"}
+    )
+    fits.PrimaryHDU(image, header).writeto(path)
+    return wl
+
+
+def wcs1d_file(path, keys, wl):
+    """A 1-D image whose header gives `wl`; NaN at one pixel."""
+    flux = spectrum(wl).astype(np.float32)
+    flux[BAD[2]] = np.nan
+    fits.PrimaryHDU(flux, fits.Header(keys)).writeto(path)
+
+
+LINEAR = np.linspace(3700.0, 7700.0, N)  # 1.33 Angstrom pixels
+STEP = LINEAR[1] - LINEAR[0]
+WCS1D = {
+    "angstrom": ({"CRVAL1": 3700.0, "CDELT1": STEP, "CUNIT1": "Angstrom"}, LINEAR),
+    "nm": ({"CRVAL1": 370.0, "CD1_1": STEP / 10, "CUNIT1": "nm", "CTYPE1": "AWAV"}, LINEAR),
+    "micron-crpix": (
+        {"CRVAL1": 0.5, "CDELT1": STEP / 1e4, "CRPIX1": 1 + (5000 - 3700) / STEP, "CUNIT1": "um"},
+        LINEAR,
+    ),
+    "wave-log": (
+        # FITS WCS paper III: w = CRVAL1 exp(CDELT1 (p - CRPIX1) / CRVAL1).
+        {"CTYPE1": "WAVE-LOG", "CRVAL1": 3700.0, "CDELT1": 3700.0 * LOG_STEP * np.log(10)},
+        true_loglinear(),
+    ),
+    "dc-flag": (
+        {"CRVAL1": LOG_START, "CDELT1": LOG_STEP, "DC-FLAG": 1, "CUNIT1": "Angstroms"},
+        true_loglinear(),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Wavelengths, units and media
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("writer", "layout"),
+    [
+        (sdss_file, "sdss-table"),
+        (lamost_table_file, "lamost-table"),
+        (lamost_image_file, "lamost-image"),
+    ],
+)
+def test_survey_layouts_give_wavelengths_to_a_hundredth_of_an_angstrom(tmp_path, writer, layout):
+    wl = writer(tmp_path / "a.fits")
+    spectrum_ = read_fits_spectrum(tmp_path / "a.fits")
+    assert np.abs(spectrum_.wavelength - wl).max() < 0.01
+    assert spectrum_.meta["layout"] == layout and spectrum_.meta["medium"] == "vacuum"
+    assert spectrum_.meta["n_bad"] == len(BAD) and not spectrum_.good[list(BAD)].any()
+    assert_allclose(spectrum_.ivar[list(BAD)], 0.0)
+
+
+@pytest.mark.parametrize("name", list(WCS1D))
+def test_wcs1d_units_and_log_grids(tmp_path, name):
+    keys, wl = WCS1D[name]
+    wcs1d_file(tmp_path / f"{name}.fits", keys, wl)
+    spectrum_ = read_fits_spectrum(tmp_path / f"{name}.fits")
+    assert np.abs(spectrum_.wavelength - wl).max() < 0.01
+    assert spectrum_.meta["layout"] == "wcs1d" and spectrum_.meta["n_bad"] == 1
+    assert spectrum_.meta["medium"] == {"nm": "air", "wave-log": "vacuum"}.get(name, "unknown")
+    # The line lands where it is, whatever the unit (nm read as nm is no all-NaN row).
+    grid = np.arange(4000.0, 7000.0, 2.0)
+    X = read_fits(tmp_path / f"{name}.fits", wavelength=grid).X
+    assert np.isfinite(X).all()
+    assert abs(grid[np.argmax(X[0])] - LINE) <= 2.0
+    assert_allclose(np.median(X[0]), 2.0, rtol=1e-3)
+
+
+def test_units_that_are_no_length_name_the_file(tmp_path):
+    wcs1d_file(tmp_path / "hz.fits", {"CRVAL1": 1e14, "CDELT1": 1e10, "CUNIT1": "Hz"}, LINEAR)
+    with pytest.raises(ValueError, match=r"hz.fits: its wavelength unit 'Hz' is not a length"):
+        read_fits(tmp_path / "hz.fits", wavelength=LINEAR)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad pixels, on the file's grid and resampled
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", [sdss_file, lamost_table_file, lamost_image_file])
+@pytest.mark.parametrize("grid", [None, np.arange(3800.0, 7000.0, 3.0)])
+def test_bad_pixels_are_never_above_their_neighbours(tmp_path, writer, grid):
+    wl = writer(tmp_path / "a.fits")
+    spectra = read_fits(tmp_path / "a.fits", wavelength=grid)
+    X = spectra.X[0]
+    grid = spectra.wavelength
+    assert np.isfinite(X).all() and X.max() < 50.0  # no 1e4 survives (the line peaks at 42)
+    for b in BAD:
+        near = np.abs(grid - wl[b]) < 4.0
+        neighbours = spectrum(wl[[b - 2, b + 2]])
+        assert (X[near] <= neighbours.max() + 1e-3).all()
+    assert spectra.meta["n_bad"].tolist() == [len(BAD)]
+    assert spectra.meta["ivar"].shape == spectra.X.shape
+
+
+def test_ivar_is_propagated_and_flux_conserved_onto_a_coarser_grid(tmp_path):
+    wl = sdss_file(tmp_path / "a.fits")
+    grid = np.arange(6400.0, 6700.0, 10.0)  # about 8 input pixels per output pixel
+    spectra = read_fits(tmp_path / "a.fits", wavelength=grid)
+    # The line's flux above the continuum: 40 * 2 * sqrt(2 pi) = 200.5 (conserved to 1e-3).
+    assert np.sum((spectra.X[0] - 2.0) * 10.0) == pytest.approx(40 * 2 * np.sqrt(2 * np.pi), 1e-3)
+    # ivar 1 per input pixel of width w: an output pixel of width 10 has ivar ~ 10 / w.
+    width = np.interp(grid, wl[1:], np.diff(wl))
+    assert_allclose(spectra.meta["ivar"][0], 10.0 / width, rtol=0.15)
+
+
+def test_too_few_good_pixels_name_the_file(tmp_path):
+    sdss_file(tmp_path / "good.fits")
+    flux = np.ones(200, np.float32)
+    flux[:150] = np.nan
+    fits.PrimaryHDU(flux, fits.Header({"CRVAL1": 4000.0, "CDELT1": 1.0})).writeto(
+        tmp_path / "holey.fits"
+    )
+    grid = np.arange(4050.0, 4150.0, 2.0)
+    with pytest.raises(ValueError, match=r"holey.fits: only 50 of 200 pixels are good"):
+        read_fits(tmp_path, wavelength=grid)
+    with pytest.warns(UserWarning, match="skipped 1 of 2"):
+        spectra = read_fits(tmp_path, wavelength=grid, on_error="skip")
+    assert spectra.ids.tolist() == ["good"] and "min_good" in spectra.skipped["holey"]
+    # A lower bar accepts it, its 150 bad pixels counted.
+    spectra = read_fits(tmp_path / "holey.fits", wavelength=[4160.0, 4170.0], min_good=0.2)
+    assert spectra.meta["n_bad"].tolist() == [150]
+    with pytest.raises(ValueError, match="min_good must be a fraction"):
+        read_fits(tmp_path, min_good=2)
+
+
+def test_files_outside_the_grid_and_labels(tmp_path):
+    lamost_table_file(tmp_path / "a.fits")
+    lamost_image_file(tmp_path / "b.fits")
+    spectra = read_fits(
+        tmp_path, wavelength=np.arange(3600.0, 7000.0, 2.0), label_key="CLASS", fill_value=0.0
+    )
+    assert spectra.y.tolist() == ["GALAXY", "STAR"]
+    assert (spectra.X[:, :50] == 0).all()  # before 3700 Angstrom
+    assert spectra.meta["layout"].tolist() == ["lamost-table", "lamost-image"]
+    assert spectra.meta["medium"].tolist() == ["vacuum", "vacuum"]
