@@ -1,7 +1,10 @@
 """Figures people would rather look at than read: learning curves and confusion matrices.
 
-matplotlib is an optional dependency (``pip install "skspectra[plot]"``); it is imported only
-when a figure is drawn, with the Agg backend so that no display is needed.
+matplotlib is an optional dependency (``pip install "skspectra[plot]"``). Nothing here chooses
+a backend: with a ``path`` a figure is built as a plain :class:`matplotlib.figure.Figure`
+(which saves to PNG through Agg without pyplot, so scripts and servers need no display and
+the process's backend is left as it was); without one it is made with ``pyplot.subplots``, so
+it shows in notebooks and interactive sessions like any other figure. Both return the figure.
 """
 
 from __future__ import annotations
@@ -9,26 +12,28 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = ["plot_confusion_matrix", "plot_history"]
 
 
-def _pyplot():
+def _new_figure(path: str | Path | None, figsize: tuple[float, float]) -> Any:
     try:
-        import matplotlib
+        if path is None:
+            import matplotlib.pyplot as plt
+
+            return plt.figure(figsize=figsize)
+        from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             'Plots need matplotlib: pip install "skspectra[plot]" (or matplotlib itself)'
         ) from exc
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
-def _save(fig, path: str | Path) -> None:
+def _save(fig: Any, path: str | Path) -> None:
     from .io import atomic_write
 
     buffer = io.BytesIO()
@@ -36,20 +41,35 @@ def _save(fig, path: str | Path) -> None:
     atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
 
 
-def plot_history(history: Sequence[dict], path: str | Path) -> None:
+def plot_history(history: Sequence[dict], path: str | Path | None = None) -> Any:
     """Learning curves of a two-phase fit: losses and validation macro-F1 per epoch.
 
     Parameters
     ----------
     history : sequence of dict
         ``SpectrumCNNClassifier.history`` (or its rows as plain dicts).
-    path : str or Path
-        PNG file to write (atomically).
+    path : str or Path, default=None
+        PNG file to write (atomically). None only returns the figure, made with pyplot.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skspectra.plotting import plot_history
+    >>> rows = [{"epoch": 1, "train_loss": 1.0, "valid_f1": 0.5},
+    ...         {"epoch": 2, "train_loss": 0.6, "valid_f1": 0.7, "valid_f1_best": True}]
+    >>> fig = plot_history(rows, Path(tempfile.mkdtemp()) / "history.png")
+    >>> [ax.get_title() for ax in fig.axes][1]
+    'Validation macro-F1'
     """
-    plt = _pyplot()
+    fig = _new_figure(path, (10, 3.8))
+    ax_loss, ax_f1 = fig.subplots(1, 2)
     epochs = [row["epoch"] for row in history]
     phase = np.array([row.get("phase", 1) for row in history])
-    fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(10, 3.8))
     for key, style in (("train_loss", "-"), ("valid_loss", "--")):
         values = [row.get(key, np.nan) for row in history]
         ax_loss.plot(epochs, values, style, label=key.replace("_", " "))
@@ -76,13 +96,14 @@ def plot_history(history: Sequence[dict], path: str | Path) -> None:
                 fontsize=8,
                 color="grey",
             )
-    _save(fig, path)
-    plt.close(fig)
+    if path is not None:
+        _save(fig, path)
+    return fig
 
 
 def plot_confusion_matrix(
-    matrix: np.ndarray, labels: Sequence[str], path: str | Path, title: str = ""
-) -> None:
+    matrix: np.ndarray, labels: Sequence[str], path: str | Path | None = None, title: str = ""
+) -> Any:
     """A confusion matrix with counts, rows normalised to recall for the colour scale.
 
     Parameters
@@ -91,17 +112,32 @@ def plot_confusion_matrix(
         Counts, true classes in rows, predicted classes in columns.
     labels : sequence of str
         Class names in the matrix's order.
-    path : str or Path
-        PNG file to write (atomically).
+    path : str or Path, default=None
+        PNG file to write (atomically). None only returns the figure, made with pyplot.
     title : str, default=""
         Figure title.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skspectra.plotting import plot_confusion_matrix
+    >>> path = Path(tempfile.mkdtemp()) / "cm.png"
+    >>> fig = plot_confusion_matrix(np.array([[5, 1], [0, 4]]), ["star", "qso"], path)
+    >>> path.exists(), fig.axes[0].get_xlabel()
+    (True, 'predicted')
     """
-    plt = _pyplot()
     matrix = np.asarray(matrix)
     rows = matrix.sum(axis=1, keepdims=True)
     recall = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
     size = 1.2 + 0.6 * len(labels)
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    fig = _new_figure(path, (size + 1.5, size))
+    ax = fig.subplots()
     image = ax.imshow(recall, cmap="Blues", vmin=0, vmax=1)
     for i, j in np.ndindex(matrix.shape):
         ax.text(
@@ -117,5 +153,6 @@ def plot_confusion_matrix(
     ax.set_yticks(ticks, [str(c) for c in labels])
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(image, ax=ax, label="fraction of the true class")
-    _save(fig, path)
-    plt.close(fig)
+    if path is not None:
+        _save(fig, path)
+    return fig
