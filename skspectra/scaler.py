@@ -13,6 +13,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 __all__ = ["FluxScaler"]
 
 _METHODS = ("median", "zscore", "constant", "max", "l2", "minmax")
+# Values per block of rows in transform (4 MB of float32): the block's copy and the statistics'
+# temporaries (at most three times that) are all the memory transform needs beside its output.
+_BLOCK_VALUES = 1 << 20
 
 
 class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -108,27 +111,63 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_points)
-            Spectra, one per row.
+            Spectra, one per row. A float32 or float64 array (a memory map included) is read
+            in blocks of rows and not copied: memory holds the output and one block's
+            temporaries, whatever the number of spectra.
 
         Returns
         -------
         X_scaled : ndarray of shape (n_spectra, n_points), float32 (float64 input stays float64)
+
+        Raises
+        ------
+        ValueError
+            If a parameter was set to an invalid value after ``fit`` (``set_params``), if ``X``
+            holds an infinite value, or has another number of points than in ``fit``.
         """
         check_is_fitted(self)
+        # Parameters may have changed since fit (set_params): never apply another method.
+        self._validate_params()
         X = validate_data(
             self,
             X,
             reset=False,
             dtype=[np.float32, np.float64],
-            ensure_all_finite="allow-nan",
-            copy=True,
+            ensure_all_finite=False,  # checked block by block below, without a full-size mask
+            copy=False,
         )
         if X.dtype != np.float64:
             X = X.astype(np.float32, copy=False)
+        # Always a new output: X may be the caller's array, memory map or DataFrame block.
+        out = np.empty(X.shape, dtype=X.dtype)
+        step = max(1, _BLOCK_VALUES // max(1, X.shape[1]))
+        for start in range(0, len(X), step):
+            stop = start + step
+            block = np.array(X[start:stop], dtype=X.dtype, copy=True)
+            if np.isinf(block).any():
+                row = start + int(np.flatnonzero(np.isinf(block).any(axis=1))[0])
+                raise ValueError(
+                    f"Input X contains infinity (row {row}): FluxScaler accepts finite values "
+                    "and NaN (kept as NaN); replace or drop the infinite values"
+                )
+            out[start:stop] = self._scale(block)
+        return out
+
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        """Scale a block of rows, in place."""
         if self.method == "constant":
             X /= self.divisor
             return X
-        has_nan = bool(np.isnan(X).any())
+        nan_rows = np.isnan(X).any(axis=1)
+        if nan_rows.any() and not nan_rows.all():
+            # Each row by the reductions its own values need, so that a row's result never
+            # depends on the other rows of its block.
+            X[nan_rows] = self._scale_rows(X[nan_rows], has_nan=True)
+            X[~nan_rows] = self._scale_rows(X[~nan_rows], has_nan=False)
+            return X
+        return self._scale_rows(X, has_nan=bool(nan_rows.any()))
+
+    def _scale_rows(self, X: np.ndarray, *, has_nan: bool) -> np.ndarray:
         # The nan-aware reductions are several times slower: use them only when needed.
         mean, std, median, amax, amin = (
             (np.nanmean, np.nanstd, np.nanmedian, np.nanmax, np.nanmin)

@@ -307,3 +307,60 @@ def test_float32_extreme_flux_units_squared_statistics(method, factor):
     expected = FluxScaler(method=method).fit_transform(row)
     got = FluxScaler(method=method).fit_transform(row * np.float32(factor))
     assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+# --- hostile use: parameters changed after fit, catalogues larger than memory (issue 27) -----
+
+
+@pytest.mark.parametrize("params", [dict(method="medain"), dict(method="constant", divisor=0)])
+def test_parameters_set_after_fit_are_checked_by_transform(params):
+    scaler = FluxScaler().fit(np.ones((2, 3)))
+    scaler.set_params(**params)
+    with pytest.raises(ValueError, match=next(iter(params)) if "divisor" not in params else "div"):
+        scaler.transform(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_blocks_of_rows_give_the_same_result_as_one_block(method, monkeypatch):
+    import skspectra.scaler as scaler_module
+
+    rng = np.random.default_rng(0)
+    X = rng.lognormal(size=(23, 17)).astype(np.float32)
+    X[3, 4] = np.nan  # NaN in one block only: each block picks its reductions
+    X[20] = np.nan
+    whole = FluxScaler(method=method).fit_transform(X)
+    monkeypatch.setattr(scaler_module, "_BLOCK_VALUES", 17 * 4)  # blocks of 4 rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        blocks = FluxScaler(method=method).fit_transform(X)
+    assert_array_equal(blocks, whole)
+    X[21, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity \\(row 21\\)"):
+        FluxScaler(method=method).fit(X[:1]).transform(X)
+
+
+@pytest.mark.parametrize("method", ["median", "zscore", "l2"])
+def test_transform_of_a_memory_map_allocates_little_beyond_its_output(method, tmp_path):
+    import tracemalloc
+
+    # 100 MB of float32 on disk; NumPy reports every array it allocates to tracemalloc, and the
+    # pages of the memory map are the file's, not allocations.
+    n, p = 12_500, 2000
+    path = tmp_path / "catalogue.f32"
+    X = np.memmap(path, dtype=np.float32, mode="w+", shape=(n, p))
+    for start in range(0, n, 2500):
+        X[start : start + 2500] = np.float32(start % 7 + 1)
+    X.flush()
+    X = np.memmap(path, dtype=np.float32, mode="r", shape=(n, p))
+    scaler = FluxScaler(method=method).fit(X[:2])
+    tracemalloc.start()
+    try:
+        out = scaler.transform(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.dtype == np.float32 and out.shape == (n, p)
+    expected = {"median": 1.0, "zscore": 0.0, "l2": 1 / np.sqrt(p)}[method]  # constant rows
+    assert_allclose(out[[0, -1]], expected, rtol=1e-6)
+    extra = peak - out.nbytes
+    assert extra < 32 * 2**20, f"transform allocated {extra / 2**20:.0f} MB beyond its output"
