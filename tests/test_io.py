@@ -682,7 +682,8 @@ def test_fits_sdss_coadd_and_labels(tmp_path):
     X, y, ids, _ = read_fits(
         [tmp_path / "spec-0266-51602-0001.fits"], wavelength=grid, label_key="CLASS"
     )
-    assert grid[np.argmax(X[0])] == LINE
+    # Flux-conserving resampling (tests/test_fits.py) may put the peak half a bin off.
+    assert abs(grid[np.argmax(X[0])] - LINE) <= 0.5
     assert y.tolist() == ["QSO"] and ids.tolist() == ["spec-0266-51602-0001"]
 
 
@@ -720,15 +721,15 @@ def test_fits_bad_files(tmp_path):
     fits.PrimaryHDU(np.ones((3, 100), np.float32)).writeto(tmp_path / "nogrid.fits")
     (tmp_path / "junk.fits").write_bytes(b"this is not FITS at all")
     grid = np.arange(3900.0, 6000.0, 1.0)
-    with pytest.raises(ValueError, match="3 of 4 spectra") as info:
+    # A NaN pixel is a bad pixel, interpolated (tests/test_fits.py): nan.fits is read.
+    with pytest.raises(ValueError, match="2 of 4 spectra") as info:
         read_fits(tmp_path, wavelength=grid)
     text = str(info.value)
-    assert "nan.fits: flux value 8 of 100" in text and "is nan" in text
     assert "nogrid.fits: the primary image has no wavelength keywords" in text
     assert "junk.fits: not a readable FITS file" in text
-    with pytest.warns(SpectraReadWarning, match="skipped 3 of 4"):
+    with pytest.warns(SpectraReadWarning, match="skipped 2 of 4"):
         spectra = read_fits(tmp_path, wavelength=grid, on_error="skip")
-    assert spectra.ids.tolist() == ["good"] and set(spectra.skipped) == {"junk", "nan", "nogrid"}
+    assert spectra.ids.tolist() == ["good", "nan"] and set(spectra.skipped) == {"junk", "nogrid"}
 
 
 def test_fits_bad_grid_and_empty_folder(tmp_path):
