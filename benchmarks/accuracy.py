@@ -1148,6 +1148,9 @@ def main(argv: list[str] | None = None) -> dict:
         "data": {},
         "results": {},
     }
+    existing = args.out_dir / "accuracy.json"
+    if args.merge and existing.exists():
+        merge(json.loads(existing.read_text()), report)  # a protocol mismatch stops us here
     if any(n in methods for n in AEON_METHODS):
         # numba compiles MiniRocket's, MultiRocket's and QUANT's kernels on first use: do it
         # before anything is timed.
