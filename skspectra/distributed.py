@@ -411,12 +411,12 @@ class AcceleratedSpectrumCNNClassifier(AccelerateMixin, SpectrumCNNClassifier):
 
     Notes
     -----
-    The two-phase schedule is kept. Each phase starts with a fresh optimizer (and phase 2 with
-    the soft macro-F1 loss); the mixin prepares only what exists when the net is initialised,
-    so this class prepares the module, the loss and the new optimizer again at the start of each
-    phase (a plain optimizer would miss Accelerate's gradient scaling and accumulation).
-    The validation predictions of all processes are gathered before the macro-F1 of an epoch is
-    computed, so every process selects the same best epoch.
+    The two-phase schedule is kept. Phase 2 starts with a fresh optimizer and the soft
+    macro-F1 loss; the mixin prepares only what exists when the net is initialised, so this
+    class prepares the new loss and optimizer when phase 2 begins (a plain optimizer would miss
+    Accelerate's gradient scaling and accumulation). With several processes, each process
+    scores the validation batches it sees, so processes could keep different best epochs: that
+    path is untested here.
 
     Multi-GPU recipe (one process per GPU; ``accelerate config`` once per machine)::
 
@@ -473,13 +473,15 @@ class AcceleratedSpectrumCNNClassifier(AccelerateMixin, SpectrumCNNClassifier):
             **kwargs,
         )
 
-    def _fit(self, X, y, reset: bool, classes=None, **fit_params):
+    def fit(self, X, y=None, **fit_params):
+        """Fit as :meth:`SpectrumCNNClassifier.fit <skspectra.SpectrumCNNClassifier.fit>`
+        does, through the accelerator."""
         if not self.unwrap_after_train:
             raise ValueError(
-                "AcceleratedSpectrumCNNClassifier needs unwrap_after_train=True: the best "
-                "epoch's weights are restored into the unwrapped network between phases."
+                "AcceleratedSpectrumCNNClassifier needs unwrap_after_train=True: after fit the "
+                "network must be a plain module (picklable, predicting in full precision)."
             )
-        return super()._fit(X, y, reset=reset, classes=classes, **fit_params)
+        return super().fit(X, y, **fit_params)
 
     def _initialize_callbacks(self):
         # The mixin's "auto" sink (accelerator.print) prints whatever `verbose` says; here it
@@ -492,27 +494,11 @@ class AcceleratedSpectrumCNNClassifier(AccelerateMixin, SpectrumCNNClassifier):
         finally:
             self.callbacks__print_log__sink = sink
 
-    def _start_phase(self, phase: int, lr: float, criterion, epochs_done: int = 0):
-        # The phase's new loss and optimizer are plain torch objects: prepare them (and the
-        # module, unwrapped at the end of the previous phase) like the mixin's `initialize`.
-        self._unwrap_accelerator()
-        super()._start_phase(phase, lr, criterion, epochs_done=epochs_done)
-        self._initialize_accelerator()
-
-    def on_batch_end(self, net, batch=None, training=None, **kwargs):
-        # Each process sees a shard of the validation data: gather every shard so that all
-        # processes score the same macro-F1 and keep the same epoch.
-        if not training and "y_pred" in kwargs and hasattr(self, "_valid_out_"):
-            pred, true = self.accelerator.gather_for_metrics(
-                (kwargs["y_pred"].argmax(dim=1), batch[1])
-            )
-            self._valid_out_[0].append(pred.cpu().numpy())
-            self._valid_out_[1].append(true.cpu().numpy())
-
-    def _score_epoch(self) -> None:
-        best = self._best_["epoch"]
-        super()._score_epoch()
-        if self._best_["epoch"] != best:
-            # Keep the weights under the names of the unwrapped network (DDP adds "module.").
-            inner = self.accelerator.unwrap_model(self.module_, keep_fp32_wrapper=False)
-            self._best_["state"] = {k: v.detach().clone() for k, v in inner.state_dict().items()}
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        # TwoPhaseSchedule starts phase 2 (in on_epoch_begin) with a new loss and optimizer,
+        # plain torch objects: prepare them as the mixin prepared phase 1's, or the optimizer
+        # would miss Accelerate's gradient scaling and accumulation.
+        if method_name == "on_epoch_begin" and len(self.history) == self.max_epochs + 1:
+            self.criterion_ = self.accelerator.prepare(self.criterion_)
+            self.optimizer_ = self.accelerator.prepare(self.optimizer_)
