@@ -224,3 +224,33 @@ def test_a_fresh_temporary_file_is_left_alone(tmp_path):
     old = time.time() - 3600
     os.utime(recent, (old, old))
     assert remove_stale_temporaries(target) == [recent]
+
+
+def test_an_index_or_table_that_is_a_fifo_or_a_device_is_refused(layout, tmp_path):
+    from skspectra.io import read_csv, read_npy
+
+    data, folder = layout
+    os.mkfifo(tmp_path / "index.csv")
+    with pytest.raises(ValueError, match="not a regular file but a FIFO"):
+        read_contest(tmp_path / "index.csv", folder, cache=False)
+    os.symlink("/dev/zero", tmp_path / "zeros.csv")
+    with pytest.raises(ValueError, match="not a regular file but a device"):
+        read_csv(tmp_path / "zeros.csv")
+    os.symlink("/dev/zero", tmp_path / "zeros.npy")
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_npy(tmp_path / "zeros.npy")
+
+
+def test_a_cache_manifest_naming_a_file_elsewhere_is_a_cache_miss(layout, tmp_path):
+    import json
+
+    data, folder = layout
+    index = _index(data, "0", "1")
+    first = read_contest(index, folder)
+    manifest = next((data / ".skspectra_cache").glob("*.json"))
+    content = json.loads(manifest.read_text())
+    np.save(tmp_path / "planted.npy", np.full((2, N_POINTS), 666, np.float32))
+    content["X"] = str(tmp_path / "planted.npy")  # absolute: outside the cache
+    manifest.write_text(json.dumps(content))
+    again = read_contest(index, folder)
+    np.testing.assert_array_equal(again.X, first.X)

@@ -643,6 +643,12 @@ class _CacheStore:
             manifest = json.loads(self.manifest.read_text(encoding="utf-8"))
             if manifest["key"] != self.key:
                 return None
+            # The manifest names its files: plain names of this cache only, never a path.
+            for name in (manifest["X"], manifest["files"]):
+                if not isinstance(name, str) or not name.startswith(f"{self.stem}."):
+                    return None
+                if ConfinedFolder.problem_with_name(name) is not None:
+                    return None
             X = np.load(self.directory / manifest["X"], mmap_mode="r", allow_pickle=False)
             with np.load(self.directory / manifest["files"], allow_pickle=False) as files:
                 ids, size, mtime = files["ids"], files["size"], files["mtime"]

@@ -228,7 +228,8 @@ class ConfinedFolder:
         self.real = os.path.realpath(self.folder)
         self.what = what
 
-    def problem_with_name(self, name: str) -> str | None:
+    @staticmethod
+    def problem_with_name(name: str) -> str | None:
         """Why ``name`` is not a plain file name, or None when it is one."""
         if name in ("", ".", ".."):
             return f"{name!r} is not a file name"
@@ -270,9 +271,17 @@ class ConfinedFolder:
 
 
 def _existing_file(path: PathLike, what: str) -> Path:
+    """``path`` as a Path if it is an existing regular file (a symlink to one included); a
+    folder, a FIFO or a device is refused before anything opens it."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist: check the path")
     if path.is_dir():
         raise IsADirectoryError(f"{what} {str(path)!r} is a folder: pass the file itself")
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(
+            f"{what} {str(path)!r} is not a regular file but {_kind(mode)}: only regular files "
+            "are read"
+        )
     return path
