@@ -293,7 +293,16 @@ def load(path):
                     )
         except _Invalid as exc:
             raise ValueError(f"{path}: {exc.field}: {exc.problem}") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            NotImplementedError,  # a compression method zipfile lacks
+            RuntimeError,  # an encrypted member
+            OSError,  # a seek before the start of the file
+            OverflowError,
+            struct.error,
+        ) as exc:
             raise ValueError(
                 f"{path} is not a readable skspectra model file (truncated or corrupted?): {exc}"
             ) from exc

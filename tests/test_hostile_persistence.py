@@ -226,6 +226,14 @@ def crafted_files(good: Path, folder: Path) -> dict[str, tuple[Path, str]]:
         "corrupted",
     )
 
+    # A member flagged as encrypted: zipfile raises RuntimeError, which must not escape.
+    encrypted = folder / "encrypted.skspectra"
+    raw = bytearray(good.read_bytes())
+    at = raw.find(b"PK\x01\x02")
+    raw[at + 8] |= 1
+    encrypted.write_bytes(bytes(raw))
+    cases["encrypted"] = (encrypted, "encrypted")
+
     # An archive of many members: zipfile would build an object for each.
     many = folder / "many_members.skspectra"
     with zipfile.ZipFile(many, "w") as archive:
