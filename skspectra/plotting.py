@@ -1,4 +1,5 @@
-"""Figures people would rather look at than read: learning curves and confusion matrices.
+"""Figures people would rather look at than read: learning curves, confusion matrices and
+which wavelengths decided.
 
 matplotlib is an optional dependency (``pip install "skspectra[plot]"``). Nothing here chooses
 a backend: with a ``path`` a figure is built as a plain :class:`matplotlib.figure.Figure`
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_confusion_matrix", "plot_history"]
+__all__ = ["plot_attributions", "plot_confusion_matrix", "plot_history"]
 
 
 def _new_figure(path: str | Path | None, figsize: tuple[float, float]) -> Any:
@@ -153,6 +154,58 @@ def plot_confusion_matrix(
     ax.set_yticks(ticks, [str(c) for c in labels])
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(image, ax=ax, label="fraction of the true class")
+    if path is not None:
+        _save(fig, path)
+    return fig
+
+
+def plot_attributions(
+    estimator: Any,
+    X: Any,
+    y: Any,
+    path: str | Path | None = None,
+    *,
+    wavelength: Any = None,
+    unit: str | None = "Angstrom",
+    **kwargs: Any,
+) -> Any:
+    """Which wavelengths decided, per class, as a figure (no pyplot when saved to a path).
+
+    Draws :class:`~skspectra.inspection.SpectrumAttributionDisplay` onto a figure made here,
+    so that the command line can write it with no backend.
+
+    Parameters
+    ----------
+    estimator : SpectrumCNNClassifier or Pipeline ending in one
+        Fitted.
+    X : array-like of shape (n_spectra, n_points), or list of 1-D arrays
+        Spectra as the estimator takes them.
+    y : array-like of shape (n_spectra,)
+        Their true labels.
+    path : str or Path, default=None
+        PNG file to write (atomically). None only returns the figure, made with pyplot.
+    wavelength : array-like, default=None
+        The wavelengths of ``X`` (see ``SpectrumAttributionDisplay.from_estimator``).
+    unit : str or None, default="Angstrom"
+        The unit of the grid, to mark the known lines; None marks none.
+    **kwargs
+        Passed to ``SpectrumAttributionDisplay.from_estimator`` (``n_steps``,
+        ``max_per_class``, ``baseline``...).
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    """
+    from .inspection import SpectrumAttributionDisplay, _split
+
+    _, clf = _split(estimator)
+    present = set(np.asarray(y).tolist())
+    n_classes = sum(c in present for c in np.asarray(getattr(clf, "classes_", [])).tolist())
+    fig = _new_figure(path, (10, 2.4 * max(n_classes, 1) + 0.6))
+    axes = fig.subplots(max(n_classes, 1), 1, sharex=True, squeeze=False)[:, 0]
+    SpectrumAttributionDisplay.from_estimator(
+        estimator, X, y, wavelength=wavelength, unit=unit, ax=axes, **kwargs
+    )
     if path is not None:
         _save(fig, path)
     return fig

@@ -35,6 +35,16 @@ def test_saving_figures_needs_no_pyplot_and_keeps_the_backend(tmp_path):
         folder = {str(tmp_path)!r}
         plotting.plot_history({HISTORY!r}, folder + "/h.png")
         plotting.plot_confusion_matrix(np.eye(2, dtype=int), ["a", "b"], folder + "/c.png")
+        from skspectra.classifier import SpectrumCNNClassifier
+        X = np.random.default_rng(0).normal(size=(30, 64)).astype(np.float32)
+        y = np.repeat(["a", "b"], 15)
+        X[y == "b", 30:34] += 3.0
+        clf = SpectrumCNNClassifier(
+            module__filters=(4, 4), max_epochs=1, f1_epochs=0, random_state=0
+        ).fit(X, y)
+        wl = np.linspace(4800.0, 5100.0, 64)
+        fig = plotting.plot_attributions(clf, X, y, folder + "/e.png", wavelength=wl, n_steps=2)
+        assert len(fig.axes) == 2, fig.axes
         assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
         print(matplotlib.get_backend())
         """
@@ -42,7 +52,7 @@ def test_saving_figures_needs_no_pyplot_and_keeps_the_backend(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "pdf"
-    for name in ("h.png", "c.png"):
+    for name in ("h.png", "c.png", "e.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
