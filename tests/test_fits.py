@@ -219,3 +219,44 @@ def test_files_outside_the_grid_and_labels(tmp_path):
     assert (spectra.X[:, :50] == 0).all()  # before 3700 Angstrom
     assert spectra.meta["layout"].tolist() == ["lamost-table", "lamost-image"]
     assert spectra.meta["medium"].tolist() == ["vacuum", "vacuum"]
+
+
+# One epoch is enough to compare predictions, not to learn: the classifier says so.
+@pytest.mark.filterwarnings("ignore:The network did not learn:UserWarning")
+def test_a_pipeline_predicts_fits_files_on_other_grids_as_if_put_on_its_grid_by_hand(tmp_path):
+    from sklearn.pipeline import make_pipeline
+
+    from skspectra.classifier import SpectrumCNNClassifier
+    from skspectra.resampling import SpectrumResampler, resample_spectra
+    from skspectra.scaler import FluxScaler
+
+    from .conftest import make_lines
+
+    X, y = make_lines(n=60, n_points=64)
+    X += 5.0  # positive fluxes, as in files
+    grid = np.linspace(5000.0, 5630.0, 64)
+    pipe = make_pipeline(
+        SpectrumResampler(wavelength=grid),
+        FluxScaler(),
+        SpectrumCNNClassifier(module__filters=(4, 4), max_epochs=1, f1_epochs=0, random_state=0),
+    ).fit(X, y)
+    # Three spectra written on other grids: in nm (linear), and log-linear in Angstrom.
+    nm = np.linspace(498.0, 565.0, 300)
+    loglam = np.log10(4990.0) + 1e-4 * np.arange(560)
+    native = []
+    for i, (keys, wl) in enumerate(
+        [
+            ({"CRVAL1": 498.0, "CDELT1": nm[1] - nm[0], "CUNIT1": "nm"}, nm * 10),
+            ({"COEFF0": loglam[0], "COEFF1": 1e-4}, 10**loglam),
+            ({"CRVAL1": 498.0, "CDELT1": nm[1] - nm[0], "CUNIT1": "nm"}, nm * 10),
+        ]
+    ):
+        flux = resample_spectra(X[i], grid, wl, fill_value=5.0).flux
+        fits.PrimaryHDU(flux.astype(np.float32), fits.Header(keys)).writeto(tmp_path / f"{i}.fits")
+        native.append((wl, flux.astype(np.float32).astype(np.float64)))
+    spectra = read_fits(tmp_path, wavelength=pipe[0].wavelength_)
+    by_hand = np.vstack([resample_spectra(f, wl, grid).flux for wl, f in native])
+    assert_allclose(spectra.X, by_hand, rtol=1e-5)
+    assert_allclose(
+        pipe.predict_proba(spectra.X), pipe[1:].predict_proba(by_hand.astype(np.float32)), atol=1e-6
+    )
