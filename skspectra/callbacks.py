@@ -37,14 +37,26 @@ def _predicted(net, dataset) -> np.ndarray:
     return np.concatenate([out.argmax(dim=1).cpu().numpy() for out in net.forward_iter(dataset)])
 
 
+def _weights(dataset) -> np.ndarray | None:
+    # Validation counts each spectrum with its sample weight, as the losses do.
+    weight = getattr(dataset, "sample_weight", None)
+    return None if weight is None else weight[dataset.index].numpy()
+
+
 def valid_macro_f1(net, dataset, y) -> float:
-    """Macro-F1 of ``net`` on a validation dataset whose encoded labels are ``y``."""
-    return float(f1_score(y, _predicted(net, dataset), average="macro", zero_division=0))
+    """Macro-F1 of ``net`` on a validation dataset whose encoded labels are ``y``, each
+    spectrum counted with its sample weight."""
+    pred = _predicted(net, dataset)
+    return float(
+        f1_score(y, pred, average="macro", zero_division=0, sample_weight=_weights(dataset))
+    )
 
 
 def valid_accuracy(net, dataset, y) -> float:
-    """Accuracy of ``net`` on a validation dataset whose encoded labels are ``y``."""
-    return float(np.mean(_predicted(net, dataset) == np.asarray(y)))
+    """Accuracy of ``net`` on a validation dataset whose encoded labels are ``y``, each spectrum
+    counted with its sample weight."""
+    weight = _weights(dataset)
+    return float(np.average(_predicted(net, dataset) == np.asarray(y), weights=weight))
 
 
 class TwoPhaseSchedule(Callback):

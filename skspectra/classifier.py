@@ -109,10 +109,10 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         Spectra held out to score macro-F1 after every epoch and keep the best epoch: a
         fraction, a count (stratified by class), or a splitter's first split. None: train on
         everything and keep the last epoch.
-    augment : bool or callable, default=True
+    augment : bool, callable or None, default=True
         Perturbs every training batch ``(n, 1, n_points)``: True,
-        :class:`~skspectra.SpectrumAugmentation` with its defaults; a callable, that; False,
-        none.
+        :class:`~skspectra.SpectrumAugmentation` with its defaults; a callable, that; False or
+        None, none.
     center : "auto" or bool, default="auto"
         Subtract the training spectra's mean spectrum (``input_mean_``) before the network.
         ``"auto"``: when the spectra differ from it by less than 5 % of its norm on average
@@ -225,7 +225,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             Interval(Integral, 1, None, closed="left"),
             "cv_object",
         ],
-        "augment": ["boolean", callable],
+        "augment": ["boolean", None, callable],
         "center": ["boolean", StrOptions({"auto"})],
         "mixup": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left"), None],
         "n_networks": [Interval(Integral, 1, None, closed="left")],
@@ -537,9 +537,9 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             if self.interrupted_ == "SIGTERM":  # the checkpoint is safe: end as asked
                 signal.raise_signal(signal.SIGTERM)
             return
-        self.training_f1_ = float(
-            f1_score(y_enc, self.predict_proba(X).argmax(axis=1), average="macro")
-        )
+        # Eagerly: a fit compiles or exports nothing for this check.
+        pred = self._proba(X, "eager").argmax(axis=1)
+        self.training_f1_ = float(f1_score(y_enc, pred, average="macro"))
         if self.training_f1_ < _POOR_TRAINING_F1:
             warnings.warn(
                 f"The network did not learn its own training spectra (training macro-F1 "
@@ -607,10 +607,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             ]
             return np.concatenate(chunks) if chunks else np.empty((0, len(self.classes_)))
         X = self._check_X(X, reset=False)
-        predictor = self.__dict__.get("_predictor_")
-        if predictor is None or predictor.module is not self.module_:
-            predictor = self.__dict__["_predictor_"] = Predictor(self.module_)
-        proba = predictor.proba(X, self.inference, onnx_source=self, offset=self.input_mean_)
+        proba = self._proba(X, self.inference)
         if not np.isfinite(proba).all():
             rows = np.flatnonzero(~np.isfinite(proba).all(axis=1))
             raise ValueError(
@@ -619,6 +616,12 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
                 "to moderate values first (FluxScaler)."
             )
         return proba
+
+    def _proba(self, X: np.ndarray, backend: str) -> np.ndarray:
+        predictor = self.__dict__.get("_predictor_")
+        if predictor is None or predictor.module is not self.module_:
+            predictor = self.__dict__["_predictor_"] = Predictor(self.module_)
+        return predictor.proba(X, backend, onnx_source=self, offset=self.input_mean_)
 
     def predict(self, X):
         """Most probable class of each spectrum, as the original labels.

@@ -214,11 +214,7 @@ def test_onnx_of_a_centring_model_subtracts_its_mean(tmp_path):
 @pytest.fixture
 def export_spy(monkeypatch):
     """The ``dynamo`` argument of every torch.onnx.export call (False: the TorchScript-based
-    exporter), which fails with ``fail_old``; no failure of the quick exporter carried from
-    one test to the next."""
-    import skspectra.export
-
-    monkeypatch.setattr(skspectra.export, "_quick_export_failed", False)
+    exporter), which fails with ``fail_old``."""
     calls, export = [], torch.onnx.export
 
     def spy(*args, dynamo=True, **kwargs):
@@ -235,7 +231,7 @@ def export_spy(monkeypatch):
 
 @needs_onnx
 @pytest.mark.parametrize("kind", ["bare", "pipeline", "ensemble", "centring"])
-def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, export_spy):
+def testruntime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, export_spy):
     """skspectra's own ONNX Runtime backend exports with torch's TorchScript-based exporter
     while torch has it (seconds faster than to_onnx's): the same probabilities, batch free,
     and nothing said to the caller."""
@@ -243,7 +239,7 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
     import onnxruntime
 
     from skspectra import export
-    from skspectra.export import _runtime_graph
+    from skspectra.export import runtime_graph
 
     if kind == "bare":
         model = clf
@@ -256,7 +252,7 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
         assert (model.input_mean_ is not None) == (kind == "centring")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the old exporter's deprecation notice stays inside
-        graph = _runtime_graph(model)
+        graph = runtime_graph(model)
     assert export_spy.calls == ([False] if export._torchscript_exporter_present() else [True])
     proto = onnx.load_from_string(graph)
     ops = {node.op_type for node in proto.graph.node}
@@ -272,23 +268,19 @@ def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, 
 
 @needs_onnx
 @pytest.mark.parametrize("cause", ["missing", "failing"])
-def test_runtime_graph_falls_back_to_the_current_exporter(clf, cause, export_spy, monkeypatch):
+def testruntime_graph_falls_back_to_the_current_exporter(clf, cause, export_spy, monkeypatch):
     import onnxruntime
 
     from skspectra import export
-    from skspectra.export import _runtime_graph
+    from skspectra.export import runtime_graph
 
     if cause == "missing":  # a torch that no longer has the TorchScript-based exporter
         monkeypatch.setattr(export, "_torchscript_exporter_present", lambda: False)
     else:
         monkeypatch.setattr(export, "_torchscript_exporter_present", lambda: True)
         export_spy.fail_old = True
-    graph = _runtime_graph(clf)
+    graph = runtime_graph(clf)
     assert export_spy.calls == ([True] if cause == "missing" else [False, True])
-    # Once failed, the old exporter is not tried again, and auto waits as for the slow one.
-    assert not export._quick_export_available()
-    _runtime_graph(clf)
-    assert export_spy.calls[-1] is True and export_spy.calls.count(False) <= 1
     session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
     X = _spectra()
     proba = session.run(["probabilities"], {"spectra": X})[0]

@@ -1,9 +1,8 @@
-"""Prediction backends: chunking, the compiled copy, ONNX Runtime, the auto choice, fallbacks."""
+"""Prediction backends: chunking, the compiled copy, ONNX Runtime, the matmul path."""
 
 import pickle
 import subprocess
 import sys
-import warnings
 from importlib.util import find_spec
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import torch
 from sklearn.base import clone
 
-import skspectra.export
 from skspectra import SpectrumCNNClassifier, inference
 from skspectra.inference import Predictor, _ChannelsLast2d, chunk_size
 from skspectra.network import NetworkEnsemble, SpectrumResNet
@@ -79,7 +77,7 @@ def test_compiled_copy_equals_eager_and_is_compiled_once(fitted, small_chunks, m
     np.testing.assert_allclose(clf.predict_proba(X[:1]), eager_proba(clf, X[:1]), atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(X[5:6]), eager_proba(clf, X[5:6]), atol=1e-5)
     assert compiles == [(16, N_POINTS), (1, N_POINTS)]
-    single = clf._predictor()._compiled[1, N_POINTS][1]
+    single = _predictor(clf)._compiled[1, N_POINTS][1]
     assert isinstance(single._orig_mod, inference.MatmulForward)
 
     # The compiled copy never travels: pickles and clones are as without it, and predict alike.
@@ -104,200 +102,20 @@ def test_compile_builds_nothing_for_calls_under_a_chunk(fitted, small_chunks, mo
     assert compiles == []
 
 
-def test_auto_compiles_only_for_large_calls(fitted, small_chunks, monkeypatch):
-    clf, _ = fitted
-    predictor = Predictor(clf.module_, "auto")
-    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 1000 * N_POINTS)
-    assert predictor.backend_for(999, N_POINTS) == "eager"
-    assert predictor.backend_for(1000, N_POINTS) == "compile"
-    assert Predictor(clf.module_, "eager").backend_for(10**6, N_POINTS) == "eager"
-    # Not a SpectrumResNet: the 2-D rewrite does not apply, auto stays eager.
-    other = Predictor(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)))
-    assert other.backend_for(10**6, N_POINTS) == "eager"
-
-
-def test_auto_compiles_once_repeated_calls_add_up(fitted, small_chunks, monkeypatch):
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]  # a full chunk of 16 and 4 more
-    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 40 * N_POINTS)
-    compiles = []
-
-    def fake_compile(self, chunk, n_points):  # the eager network stands in for the compiled
-        compiles.append(chunk)
-        return lambda x: self.module(x) * 1.0
-
-    monkeypatch.setattr(Predictor, "_compile", fake_compile)
-    expected = eager_proba(clf, X)
-    for _ in range(50):  # calls of fewer spectra than a chunk never add up to a compile
-        np.testing.assert_allclose(clf.predict_proba(X[:15]), expected[:15], atol=1e-6)
-    assert compiles == []
-    for _ in (1, 2):  # 16, then 32 spectra in full chunks: under 40
-        np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)
-        assert compiles == []
-    # New weights start the count again (the compiled copy would be for the old ones).
-    with torch.no_grad():
-        next(clf.module_.parameters()).mul_(1.0)
-    clf.predict_proba(X)
-    clf.predict_proba(X)
-    assert compiles == []
-    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-6)  # 48 >= 40
-    assert compiles == [16]
-    predictor = clf._predictor()
-    assert predictor.backend_for(16, N_POINTS) == "compile"  # the copy serves full chunks
-    assert predictor.backend_for(15, N_POINTS) != "compile"  # but not smaller calls
-    clf.predict_proba(X)
-    assert compiles == [16]  # compiled once
-
-
-@pytest.fixture(autouse=True)
-def _quick_export(monkeypatch):
-    """auto's ONNX Runtime threshold as where torch has its quick exporter (the tests lower
-    AUTO_ONNX_VALUES), and no failure of that exporter carried from one test to the next."""
-    monkeypatch.setattr(skspectra.export, "_quick_export_failed", False)
-    monkeypatch.setattr(skspectra.export, "_torchscript_exporter_present", lambda: True)
-
-
-needs_onnx = pytest.mark.skipif(
-    not all(find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")),
-    reason="needs onnx, onnxscript and onnxruntime",
-)
-
-
-@needs_onnx
-def test_auto_serves_many_single_spectra_with_onnxruntime(fitted, monkeypatch):
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 5 * N_POINTS)
-    sessions = []
-    original = Predictor._onnx_session
-
-    def counting(self, source, key):
-        session = original(self, source, key)
-        if session not in sessions:
-            sessions.append(session)
-        return session
-
-    monkeypatch.setattr(Predictor, "_onnx_session", counting)
-    expected = eager_proba(clf, X)
-    clf.predict_proba(X[:16])  # 16 spectra or more at a time: eager, and not counted
-    for i in range(4):  # single spectra: eager until they add up to 5
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
-    assert sessions == []
-    for i in range(4, 8):
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-5)
-    np.testing.assert_allclose(clf.predict_proba(X[:3]), expected[:3], atol=1e-5)
-    assert len(sessions) == 1  # exported once, then reused
-    # New weights: the count starts again, the old session is not used.
-    with torch.no_grad():
-        next(clf.module_.parameters()).mul_(1.0)
-    clf.predict_proba(X[:1])
-    assert len(sessions) == 1
-
-
-@needs_onnx
-@pytest.mark.parametrize("quick", [True, False])
-def test_auto_waits_longer_for_onnxruntime_when_only_the_slow_exporter_is_there(
-    fitted, monkeypatch, quick
-):
-    """The export costs ~0.4 s with torch's TorchScript-based exporter and ~7 s with the
-    torch.export-based one: auto rents eager prediction for as long as the export it buys."""
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=10, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES_SLOW_EXPORT", 6 * N_POINTS)
-    monkeypatch.setattr(skspectra.export, "_quick_export_available", lambda: quick)
-    used = []
-    for i in range(7):
-        used.append(clf._predictor().backend_for(1, N_POINTS))
-        clf.predict_proba(X[i : i + 1])
-    eager = 1 if quick else 5  # then the call that reaches 2 (or 6) spectra exports
-    assert used == ["eager"] * eager + ["onnxruntime"] * (7 - eager)
-    assert clf._predictor()._session is not None
-
-
-@needs_onnx
-@pytest.mark.parametrize("compiles", [True, False])
-def test_auto_uses_onnxruntime_for_single_spectra_after_a_compile_or_a_failed_one(
-    fitted, small_chunks, monkeypatch, compiles
-):
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_COMPILE_VALUES", 16 * N_POINTS)
-    monkeypatch.setattr(inference, "AUTO_ONNX_VALUES", 2 * N_POINTS)
-
-    def fake_compile(self, chunk, n_points):
-        if not compiles:
-            raise RuntimeError("no C++ compiler")
-        return lambda x: self.module(x) * 1.0
-
-    monkeypatch.setattr(Predictor, "_compile", fake_compile)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        clf.predict_proba(X)  # a full chunk: auto compiles (or fails to, and runs eagerly)
-    assert [str(w.message).startswith("Compiling") for w in caught] == ([] if compiles else [True])
-    assert bool(clf._predictor()._compiled) == compiles
-    clf.predict_proba(X[:1])
-    proba = clf.predict_proba(X[1:2])  # two single spectra: ONNX Runtime either way
-    assert clf._predictor()._session is not None
-    np.testing.assert_allclose(proba, eager_proba(clf, X[1:2]), atol=1e-5)
-
-
-def test_without_onnxruntime_auto_compiles_the_single_spectrum_forward(fitted, monkeypatch):
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=20, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, "AUTO_SINGLE_VALUES", 5 * N_POINTS)
-    monkeypatch.setattr(inference, "_onnx_installed", lambda: False)  # ORT would serve them
-    compiles = []
-
-    def fake_compile(self, size, n_points):  # the matmul forward stands in for its compiled copy
-        compiles.append(size)
-        return inference._matmul_forward(inference.fold_batch_norm(self.module))
-
-    monkeypatch.setattr(Predictor, "_compile", fake_compile)
-    expected = eager_proba(clf, X)
-    for _ in range(3):  # calls of 2 spectra do not count towards it
-        clf.predict_proba(X[:2])
-    for i in range(4):  # eager until single spectra add up to 5
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
-    assert compiles == []
-    for i in range(4, 8):
-        np.testing.assert_allclose(clf.predict_proba(X[i : i + 1]), expected[i : i + 1], atol=1e-6)
-    assert compiles == [1]  # compiled once, then reused
-    assert clf._predictor()._session is None
-    assert clf._predictor().backend_for(2, N_POINTS) != "compile"  # only for one spectrum
-    # New weights: the count starts again, the old copy is not used.
-    with torch.no_grad():
-        next(clf.module_.parameters()).mul_(1.0)
-    assert clf._predictor().backend_for(1, N_POINTS) == "eager"
-    clf.predict_proba(X[:1])
-    assert compiles == [1]
-
-
-@pytest.mark.parametrize(
-    ("builder", "threshold", "n", "message"),
-    [
-        ("_compile", "AUTO_COMPILE_VALUES", 40, "Compiling.*no C\\+\\+ compiler"),
-        ("_onnx_session", "AUTO_ONNX_VALUES", 4, "Exporting.*no C\\+\\+ compiler"),
-    ],
-)
-def test_a_failed_compile_or_export_warns_once_and_falls_back_to_eager(
-    fitted, small_chunks, monkeypatch, builder, threshold, n, message
-):
-    clf = clone(fitted[0]).set_params(inference="auto").fit(*make_lines(n=60, n_points=64))
-    X = make_lines(n=n, n_points=N_POINTS, seed=1)[0]
-    monkeypatch.setattr(inference, threshold, 1)
-    monkeypatch.setattr(inference, "_onnx_installed", lambda: True)
+def test_a_failed_compile_is_an_error_not_a_silent_fallback(fitted, small_chunks, monkeypatch):
+    """``inference="compile"`` is an explicit choice: when it cannot be had, say so."""
+    clf = clone(fitted[0]).set_params(inference="compile").fit(*make_lines(n=60, n_points=64))
 
     def broken(self, *args):
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(Predictor, builder, broken)
-    with pytest.warns(RuntimeWarning, match=message + ".*inference='eager'"):
-        proba = clf.predict_proba(X)
-    np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-6)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        clf.predict_proba(X)  # auto remembers the failure: no second attempt, no warning
+    monkeypatch.setattr(Predictor, "_compile", broken)
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+        clf.predict_proba(make_lines(n=40, n_points=N_POINTS, seed=1)[0])
+
+
+def _predictor(clf):
+    return clf.__dict__["_predictor_"]
 
 
 @pytest.mark.skipif(
@@ -325,7 +143,7 @@ def test_an_ensemble_takes_the_folded_compiled_and_onnx_paths(small_chunks, monk
     proba = clf.set_params(inference="eager").predict_proba(X)
     np.testing.assert_allclose(proba, expected, atol=1e-6)
     # A few spectra: each network's matrix-product forward, their mean probability.
-    predictor = clf._predictor()
+    predictor = _predictor(clf)
     key = inference._weights_key(clf.module_)
     small = predictor._small_forward(predictor._folded_module(key), key)
     assert isinstance(small, NetworkEnsemble)
@@ -355,7 +173,7 @@ def test_unknown_backend_is_refused(fitted):
     with pytest.raises(ValueError, match="inference"):
         clf.fit(*make_lines(n=30, n_points=N_POINTS))
     with pytest.raises(ValueError, match="inference"):
-        Predictor(fitted[0].module_, "fastest")
+        Predictor(fitted[0].module_).proba(make_lines(n=2, n_points=N_POINTS)[0], "fastest")
 
 
 def test_weights_key_follows_in_place_changes(fitted):
@@ -374,48 +192,24 @@ def test_chunk_size_bounds():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
-@pytest.mark.parametrize(("env", "expected"), [("1", "True"), ("0", "False")])
-def test_malloc_tuning_can_be_switched_off(env, expected):
-    code = "from skspectra.inference import tune_malloc; print(tune_malloc(), tune_malloc())"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"SKSPECTRA_TUNE_MALLOC": env, "PATH": ""},
-        check=True,
+def test_malloc_tuning_is_an_explicit_opt_in():
+    """The library never tunes the allocator by itself; a server may ask for it."""
+    code = (
+        "import ctypes, numpy as np\n"
+        "looked_up = []\n"
+        "lookup = ctypes.CDLL.__getattr__\n"
+        "ctypes.CDLL.__getattr__ = lambda lib, name: looked_up.append(name) or lookup(lib, name)\n"
+        "from skspectra import SpectrumCNNClassifier\n"
+        "from skspectra.inference import tune_malloc\n"
+        "X = np.random.default_rng(0).normal(size=(20, 32)).astype('float32')\n"
+        "y = np.arange(20) % 2\n"
+        "SpectrumCNNClassifier(max_epochs=1, f1_epochs=0, module__filters=(4,)).fit(X, y)"
+        ".predict(X)\n"
+        "before = looked_up.count('mallopt')\n"
+        "print(before, tune_malloc(), looked_up.count('mallopt') > before)"
     )
-    assert done.stdout.split() == [expected, expected]
-
-
-_HEAP_CODE = """
-import os, numpy as np
-from skspectra.inference import heap_kept, tune_malloc
-tune_malloc()
-def rss_mb():
-    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
-def churn():  # 640 MB in heap buffers of 8 MB (under the 64 MB mmap threshold), then freed
-    buffers = [np.ones(1 << 20) for _ in range(80)]
-    peak = rss_mb()
-    del buffers
-    return peak, rss_mb()
-peak, freed = churn()
-with heap_kept():
-    kept_peak, kept = churn()
-print(peak - freed, kept_peak - kept, kept_peak - rss_mb())
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
-def test_a_fit_keeps_freed_heap_until_it_ends():
-    """``heap_kept`` (around every fit): freed memory stays with the process while it lasts, so
-    the next training step reuses it instead of faulting it in; it goes back at the end."""
-    done = subprocess.run(
-        [sys.executable, "-c", _HEAP_CODE], capture_output=True, text=True, check=True
-    )
-    returned, returned_inside, returned_after = (int(v) for v in done.stdout.split())
-    assert returned > 300  # tune_malloc alone keeps at most 256 MB of the 640 freed
-    assert returned_inside < 50  # within the block, nothing goes back
-    assert returned_after > 300  # after it, the freed memory does
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-3:] == ["0", "True", "True"]  # never by itself; on request
 
 
 def test_the_2d_rewrite_folds_batch_norm_into_the_convolutions():
@@ -443,12 +237,12 @@ def test_eager_prediction_folds_batch_norm_once_per_weights(fitted, monkeypatch)
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba, eager_proba(clf, X), atol=1e-6)
     clf.predict_proba(X[:3])
-    assert len(folds) == 1  # reused while the weights stay the same
+    assert len(folds) == 0  # folded once at the end of fit (its training check), then reused
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in clf.module_.modules())  # untouched
     with torch.no_grad():
         clf.module_.features[0].norms[0].running_mean += 0.5  # new statistics: a new fold
     np.testing.assert_allclose(clf.predict_proba(X), eager_proba(clf, X), atol=1e-6)
-    assert len(folds) == 2
+    assert len(folds) == 1
 
 
 # ---------------------------------------------------------------------------- few spectra
