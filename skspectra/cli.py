@@ -194,6 +194,15 @@ def _validation_split(text: str):
     )
 
 
+def _output_folder(text: str) -> str:
+    """An argparse type for a folder to write in: not a file, and creatable and writable."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file: name a folder")
+    _output_file(str(path / "x"))  # the same checks on its (nearest existing) parent
+    return text
+
+
 # An option left out: the classifier's default applies (not passed on).
 _UNSET = object()
 
@@ -697,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--checkpoint-dir",
+        type=_output_folder,
         help="write a checkpoint after every epoch here; after "
         "an interruption (Ctrl-C, SIGTERM, a crash) the same command resumes",
     )

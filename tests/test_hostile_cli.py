@@ -170,3 +170,11 @@ def test_an_interrupted_train_keeps_the_previous_model_and_exits_with_the_signal
     from skspectra.persistence import load
 
     assert load(partial).predict(X[:5]).shape == (5,)
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    argv = ["train", "data.npy", "--out", "m.joblib", "--checkpoint-dir", str(tmp_path / "afile")]
+    assert "is a file: name a folder" in _parse_error(argv, capsys)
+    ok = ["train", "data.npy", "--out", "m.joblib", "--checkpoint-dir", str(tmp_path / "new")]
+    assert build_parser().parse_args(ok).checkpoint_dir == str(tmp_path / "new")
