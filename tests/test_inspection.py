@@ -157,6 +157,38 @@ def test_attributions_sum_to_the_change_of_log_probability(tiny_model, baseline)
     assert_allclose(attributions.sum(axis=1), np.ravel(expected), atol=5e-3, rtol=2e-2)
 
 
+def test_an_ensemble_is_explained_member_by_member_and_a_centred_input_as_the_model_sees_it():
+    X, y = make_lines(n=60, n_points=64)
+    params = dict(max_epochs=2, n_networks=3, center=True, **TINY)
+    try:
+        clf = SpectrumCNNClassifier(**params).fit(X, y)
+    except (TypeError, ValueError) as exc:  # a classifier without these parameters
+        pytest.skip(f"no ensemble or centring parameter: {exc}")
+    members = list(getattr(clf.module_, "networks", []))
+    assert len(members) == 3
+    attributions = integrated_gradients(clf, X[:4], target=y[:4], baseline="zero", n_steps=128)
+    # The mean of the members' integrated gradients: it sums to the change of their mean log
+    # probability (whatever the module does with the input_mean_ centring).
+    expected = [
+        member_log_proba(clf, X[i : i + 1], y[i]) - member_log_proba(clf, 0 * X[i : i + 1], y[i])
+        for i in range(4)
+    ]
+    assert_allclose(attributions.sum(axis=1), np.ravel(expected), atol=5e-3, rtol=2e-2)
+    # Each member explained alone (swapped in as the classifier's module), then averaged: the
+    # same attributions.
+    whole, alone = clf.module_, []
+    for member in members:
+        clf.module_ = member
+        alone.append(integrated_gradients(clf, X[:4], target=y[:4], baseline="zero", n_steps=16))
+    clf.module_ = whole
+    assert_allclose(
+        integrated_gradients(clf, X[:4], target=y[:4], baseline="zero", n_steps=16),
+        np.mean(alone, axis=0),
+        rtol=1e-4,
+        atol=1e-7,
+    )
+
+
 def test_target_defaults_to_the_prediction_and_is_checked(tiny_model):
     clf, X, _ = tiny_model
     predicted = clf.predict(X[:5])
