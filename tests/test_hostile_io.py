@@ -248,3 +248,43 @@ def test_a_cache_manifest_naming_a_file_elsewhere_is_a_cache_miss(layout, tmp_pa
     manifest.write_text(json.dumps(content))
     again = read_contest(index, folder)
     np.testing.assert_array_equal(again.X, first.X)
+
+
+def test_an_npz_bomb_is_refused_before_numpy_allocates_it(tmp_path, monkeypatch):
+    import tracemalloc
+    import zipfile
+
+    import skspectra.io._tables as tables
+    from skspectra.io import read_npz
+
+    # 128 MB of zeros deflated to ~130 kB; the limit is lowered from 1 GB to 16 MB so that the
+    # test stays fast. np.load would allocate all 128 MB before reading.
+    monkeypatch.setattr(tables, "_MAX_INFLATED", 16 << 20)
+    path = tmp_path / "bomb.npz"
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1), np.float32))
+    header["shape"] = (2**15, 2**10)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("X.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, header)
+            block = bytes(1 << 22)
+            for _ in range((2**27) >> 22):
+                member.write(block)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="zip bomb"):
+            read_npz(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+    # A header that declares more than the member holds.
+    liar = tmp_path / "liar.npz"
+    np.savez(liar, X=np.zeros((2, 3), np.float32))
+    with zipfile.ZipFile(liar) as archive:
+        raw = archive.read("X.npy")
+    raw = raw.replace(b"(2, 3)", b"(9, 9)")
+    with zipfile.ZipFile(liar, "w") as archive:
+        archive.writestr("X.npy", raw)
+    with pytest.raises(ValueError, match="declares 324 bytes but its member holds"):
+        read_npz(liar)

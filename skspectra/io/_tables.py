@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import zipfile
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +26,10 @@ from ._spectra import OnError, PathLike, Spectra
 
 # Column names taken for the label, in this order of preference, by the CSV readers.
 _LABEL_COLUMNS = ("type", "label", "y", "class")
+# An .npz array may inflate to more than _MAX_INFLATED bytes only if its compressed member is at
+# least 1/_MAX_INFLATION of that: real spectra compress a few times, a bomb of zeros 1000 times.
+_MAX_INFLATED = 1 << 30
+_MAX_INFLATION = 100
 
 
 def read_npy(path: PathLike, *, on_error: OnError = "raise") -> Spectra:
@@ -136,6 +143,7 @@ def read_npz(
             name = next((c for c in candidates if c in names), None)
             if name is None:
                 return None
+            _check_npz_member(archive, name, path)
             try:
                 return archive[name]
             except ValueError:
@@ -169,6 +177,33 @@ def read_npz(
         problems, ids, on_error, source=source, hint=_LABEL_HINT if labels is not None else ""
     )
     return Spectra(_take(X, keep), _take(y, keep), _take(ids, keep), wavelength, skipped)
+
+
+def _check_npz_member(archive: Any, name: str, path: Path) -> None:
+    """Refuse an array whose header declares more than its member can hold, or that inflates
+    from a few bytes to gigabytes (a zip bomb): NumPy allocates the declared size first."""
+    try:
+        info = archive.zip.getinfo(f"{name}.npy")
+        with archive.zip.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile):
+        return  # np.load reports what is wrong with it
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > info.file_size:
+        raise ValueError(
+            f"{path}: the array {name!r} declares {declared} bytes but its member holds "
+            f"{info.file_size}: the file is corrupted or crafted"
+        )
+    if declared > _MAX_INFLATED and declared > _MAX_INFLATION * max(info.compress_size, 1):
+        raise ValueError(
+            f"{path}: the array {name!r} inflates from {info.compress_size} to {declared} "
+            f"bytes, more than {_MAX_INFLATION} times: refused as a zip bomb. If the data is "
+            "genuine, save it with np.savez (uncompressed)"
+        )
 
 
 def read_csv(
