@@ -130,44 +130,59 @@ def split_model(model):
     """The parts of a fitted model: ``(scaler or None, classifier, step names or None)``.
 
     The classifier is a fitted :class:`~skspectra.SpectrumCNNClassifier` (or a subclass, such
-    as the Accelerate one), alone or the last step of a Pipeline whose only other step is a
-    :class:`~skspectra.FluxScaler`. Raises ``TypeError`` naming any other step, and
-    ``NotFittedError`` if the model is not fitted.
+    as the Accelerate one), alone or the last step of a Pipeline whose other steps are an
+    optional :class:`~skspectra.SpectrumResampler` first (see :func:`wavelength_grid`) and an
+    optional :class:`~skspectra.FluxScaler` just before the classifier. Raises ``TypeError``
+    naming any other step, and ``NotFittedError`` if the model is not fitted.
     """
     from sklearn.pipeline import Pipeline
     from sklearn.utils.validation import check_is_fitted
     from skorch import NeuralNetClassifier
 
+    from .resampling import SpectrumResampler
     from .scaler import FluxScaler
 
     def is_classifier(step) -> bool:  # duck-typed: importing the classifier would close a loop
         return isinstance(step, NeuralNetClassifier) and hasattr(type(step), "total_epochs")
 
-    names = None
-    if isinstance(model, Pipeline):
-        steps = list(model.steps)
-        for i, (name, step) in enumerate(steps):
-            last = i == len(steps) - 1
-            ok = is_classifier(step) if last else (i == 0 and isinstance(step, FluxScaler))
-            if not ok or (not last and len(steps) != 2):
-                raise TypeError(
-                    f"Unsupported pipeline step {name!r} ({type(step).__name__}, step {i + 1} "
-                    f"of {len(steps)}): only a SpectrumCNNClassifier, optionally preceded by a "
-                    "FluxScaler, is supported."
-                )
-        names = [name for name, _ in steps]
-        scaler, model = (steps[0][1] if len(steps) == 2 else None), steps[-1][1]
-        if scaler is not None:
-            check_is_fitted(scaler)
-    elif is_classifier(model):
-        scaler = None
-    else:
-        raise TypeError(
-            "Expected a SpectrumCNNClassifier or a Pipeline ending in one, got "
-            f"{type(model).__name__}."
-        )
-    check_is_fitted(model)
-    return scaler, model, names
+    if not isinstance(model, Pipeline):
+        if not is_classifier(model):
+            raise TypeError(
+                "Expected a SpectrumCNNClassifier or a Pipeline ending in one, got "
+                f"{type(model).__name__}."
+            )
+        check_is_fitted(model)
+        return None, model, None
+    steps = list(model.steps)
+    allowed = [SpectrumResampler, FluxScaler]  # before the classifier, in this order, once
+    for i, (name, step) in enumerate(steps):
+        if i == len(steps) - 1:
+            ok = is_classifier(step)
+        else:
+            found = [k for k, kind in enumerate(allowed) if isinstance(step, kind)]
+            ok = bool(found)
+            allowed = allowed[found[0] + 1 :] if found else allowed
+        if not ok:
+            raise TypeError(
+                f"Unsupported pipeline step {name!r} ({type(step).__name__}, step {i + 1} of "
+                f"{len(steps)}): only a SpectrumCNNClassifier, optionally preceded by a "
+                "SpectrumResampler and a FluxScaler (in that order), is supported."
+            )
+        check_is_fitted(step)
+    scaler = next((step for _, step in steps if isinstance(step, FluxScaler)), None)
+    return scaler, steps[-1][1], [name for name, _ in steps]
+
+
+def wavelength_grid(model) -> np.ndarray | None:
+    """The wavelength grid a fitted Pipeline puts spectra on (its first step's
+    ``wavelength_`` when that is a :class:`~skspectra.SpectrumResampler`), else None."""
+    from sklearn.pipeline import Pipeline
+
+    from .resampling import SpectrumResampler
+
+    if isinstance(model, Pipeline) and isinstance(model.steps[0][1], SpectrumResampler):
+        return np.asarray(model.steps[0][1].wavelength_, dtype=np.float64)
+    return None
 
 
 @functools.cache
@@ -244,8 +259,8 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
     ----------
     model : SpectrumCNNClassifier or Pipeline
         A fitted :class:`~skspectra.SpectrumCNNClassifier`, or a fitted
-        :class:`~sklearn.pipeline.Pipeline` of an optional :class:`~skspectra.FluxScaler`
-        followed by one.
+        :class:`~sklearn.pipeline.Pipeline` ending in one, after an optional
+        :class:`~skspectra.SpectrumResampler` and an optional :class:`~skspectra.FluxScaler`.
     path : str or path-like
         The ONNX file to write (``.onnx`` by convention). It is written to a temporary file in
         the same folder and renamed over ``path`` at the end, so a failed export leaves any
@@ -282,7 +297,10 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
 
     The metadata (``metadata_props``) holds ``classes`` (the JSON list of labels, in column
     order), ``classes_dtype`` (numpy's name for their dtype), ``n_points``, ``scaler`` (JSON:
-    the FluxScaler's parameters, or ``null``) and ``skspectra_version``.
+    the FluxScaler's parameters, or ``null``), ``skspectra_version`` and, for a pipeline that
+    starts with a :class:`~skspectra.SpectrumResampler`, ``wavelength``: the JSON list of its
+    grid (the graph takes spectra already on it; resample with
+    :func:`skspectra.resampling.resample_spectra` first).
 
     The graph is made by torch's ``torch.export``-based exporter (``dynamo=True``, torch's
     default since 2.9), which needs torch 2.5 or newer.
@@ -349,6 +367,9 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
         ),
         "skspectra_version": __version__,
     }
+    grid = wavelength_grid(model)
+    if grid is not None:  # the graph takes spectra on this grid: resample before running it
+        metadata["wavelength"] = json.dumps(grid.tolist())
     onnx.helper.set_model_props(
         proto, {**{p.key: p.value for p in proto.metadata_props}, **metadata}
     )

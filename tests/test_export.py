@@ -156,6 +156,40 @@ def test_integer_labels_travel_as_json_numbers(tmp_path):
     assert json.loads(props["classes"]) == [4, 9]
 
 
+@needs_onnx
+def test_a_pipeline_that_resamples_records_its_grid_in_the_metadata(clf, tmp_path):
+    """The graph takes spectra on the model's grid; the metadata says which grid that is."""
+    from skspectra.resampling import SpectrumResampler
+
+    grid = np.linspace(4000.0, 5000.0, N_POINTS)
+    resampler = SpectrumResampler(wavelength=grid).fit(_spectra(), wavelength=grid)
+    model = make_pipeline(resampler, FluxScaler().fit(_spectra()), clf)
+    session = _session(to_onnx(model, tmp_path / "model.onnx"))
+    props = session.get_modelmeta().custom_metadata_map
+    np.testing.assert_array_equal(json.loads(props["wavelength"]), grid)
+    X = _spectra()[:5]
+    proba = session.run(["probabilities"], {"spectra": X})[0]
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-5)
+    with pytest.raises(TypeError, match="in that order"):
+        to_onnx(make_pipeline(FluxScaler().fit(X), resampler, clf), tmp_path / "bad.onnx")
+
+
+@needs_onnx
+@pytest.mark.filterwarnings("ignore::skorch.exceptions.DeviceWarning")
+def test_the_accelerate_subclass_exports_like_the_plain_classifier(tmp_path):
+    accelerate = pytest.importorskip("accelerate")
+    from skspectra.distributed import AcceleratedSpectrumCNNClassifier
+
+    X, y = make_lines(n=60, n_points=N_POINTS)
+    fast = {**FAST, "max_epochs": 2, "f1_epochs": 0}
+    clf = AcceleratedSpectrumCNNClassifier(
+        accelerator=accelerate.Accelerator(cpu=True), random_state=0, **fast
+    ).fit(X, y)
+    session = _session(to_onnx(clf, tmp_path / "model.onnx"))
+    proba = session.run(["probabilities"], {"spectra": X[:7]})[0]
+    np.testing.assert_allclose(proba, clf.predict_proba(X[:7]), rtol=0, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------- refusals, writes
 def test_unfitted_and_unsupported_models_are_refused(clf, tmp_path):
     with pytest.raises(NotFittedError):
@@ -231,7 +265,7 @@ def export_spy(monkeypatch):
 
 @needs_onnx
 @pytest.mark.parametrize("kind", ["bare", "pipeline", "ensemble", "centring"])
-def testruntime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, export_spy):
+def test_runtime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, export_spy):
     """skspectra's own ONNX Runtime backend exports with torch's TorchScript-based exporter
     while torch has it (seconds faster than to_onnx's): the same probabilities, batch free,
     and nothing said to the caller."""
@@ -268,7 +302,7 @@ def testruntime_graph_agrees_with_predict_proba_and_is_made_quickly(clf, kind, e
 
 @needs_onnx
 @pytest.mark.parametrize("cause", ["missing", "failing"])
-def testruntime_graph_falls_back_to_the_current_exporter(clf, cause, export_spy, monkeypatch):
+def test_runtime_graph_falls_back_to_the_current_exporter(clf, cause, export_spy, monkeypatch):
     import onnxruntime
 
     from skspectra import export
