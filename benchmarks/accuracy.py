@@ -562,6 +562,7 @@ def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0o600 would make results files private
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -578,14 +579,17 @@ def _write_text(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (a lock file): one writer of a results file at once."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory``: one writer of its results files at once.
+
+    The lock is on the folder itself (``flock`` on its descriptor): no lock file is left behind.
+    """
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def code_state() -> dict:
@@ -1015,8 +1019,10 @@ def merge(old: dict, new: dict) -> dict:
             "synthetic size, or another --out-dir"
         )
     out = dict(old)
-    out["invocations"] = [i for i in old["invocations"] if i["id"] != new["invocations"][0]["id"]]
-    out["invocations"].append(new["invocations"][0])
+    ids = {i["id"] for i in new["invocations"]}
+    out["invocations"] = [i for i in old["invocations"] if i["id"] not in ids]
+    out["invocations"] += new["invocations"]
+    out["invocations"].sort(key=lambda i: i["id"])
     out["methods"] = {**old["methods"], **new["methods"]}
     out["methods"] = {n: out["methods"][n] for n in METHOD_NAMES if n in out["methods"]}
     out["data"] = {**old["data"], **new["data"]}
@@ -1031,7 +1037,7 @@ def merge(old: dict, new: dict) -> dict:
 def save(report: dict, out_dir: Path, merge_with_file: bool, figure: bool = True) -> None:
     """Write this run's report (merged into the file's, with ``--merge``), Markdown and figure."""
     path = out_dir / "accuracy.json"
-    with locked(out_dir / ".accuracy.lock"):
+    with locked(out_dir):
         full = report
         if merge_with_file and path.exists():
             full = merge(json.loads(path.read_text()), report)
@@ -1078,6 +1084,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     p.add_argument(
+        "--merge-from",
+        action="append",
+        type=Path,
+        help="merge another run's accuracy.json (same protocol) into <out-dir>'s; run nothing",
+    )
+    p.add_argument(
         "--render-only",
         action="store_true",
         help="rewrite accuracy.md and accuracy.png from <out-dir>/accuracy.json; run nothing",
@@ -1088,6 +1100,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
     argv_text = list(sys.argv[1:] if argv is None else argv)
+    if args.merge_from:
+        with locked(args.out_dir):
+            report = json.loads((args.out_dir / "accuracy.json").read_text())
+            for path in args.merge_from:
+                report = merge(report, json.loads(Path(path).read_text()))
+            _write_text(args.out_dir / "accuracy.json", json.dumps(report, indent=1) + "\n")
+        args.render_only = True
     if args.render_only:
         report = json.loads((args.out_dir / "accuracy.json").read_text())
         render(report, args.out_dir)

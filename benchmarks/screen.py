@@ -202,7 +202,7 @@ def markdown(record: dict) -> str:
 def save(screen: dict, out_dir: Path) -> dict:
     """Put ``screen`` (replacing its earlier state) into screens.json; rewrite screens.md."""
     path = out_dir / "screens.json"
-    with locked(out_dir / ".screens.lock"):
+    with locked(out_dir):
         record = json.loads(path.read_text()) if path.exists() else {"screens": []}
         record["screens"] = [s for s in record["screens"] if s["id"] != screen["id"]]
         record["screens"].append(screen)

@@ -153,6 +153,16 @@ def test_the_accuracy_benchmark_writes_json_markdown_and_figure_and_renders_agai
     with pytest.raises(SystemExit, match="protocol"):
         main([*argv, "--resamples", "2", "--out-dir", str(out), "--merge"])
 
+    # --merge-from: a run written elsewhere replaces its (data set, method) entries.
+    other = data_dir / "other"
+    main([*argv[:3], "coffee", "--methods", "1nn", "--resamples", "3", "--cv-repeats", "2",
+          "--out-dir", str(other)])  # fmt: skip
+    main(["--out-dir", str(out), "--merge-from", str(other / "accuracy.json")])
+    merged = json.loads((out / "accuracy.json").read_text())
+    theirs = json.loads((other / "accuracy.json").read_text())["invocations"][0]["id"]
+    assert merged["results"]["coffee"]["1nn"]["invocation"] == theirs
+    assert len(merged["invocations"]) == 3 and "asteroid" in merged["results"]
+
 
 def test_the_cnn_methods_share_the_default_flux_scaler_and_take_the_resample_as_seed():
     from benchmarks.accuracy import build_methods
@@ -262,7 +272,7 @@ def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
                     "load_average_1min": 0.0},
         "flops_per_spectrum": 1e8, "matmul_gflops": 200.0, "flop_limit_spectra_per_s": 2000.0,
         "inference": {"raw eager": {"rates": {"1": 100.0}},
-                      "predict_proba auto": {"rates": {"1": 250.0}}},
+                      "predict_proba eager": {"rates": {"1": 250.0}}},
         "catalogue": {}, "streams": {"128:40960": stream, "1:3000": {"error": ["boom"]}},
         "training": {"train": {"cross_entropy": 260.0, "soft_f1": 240.0}},
         "keras": {"available": True, "versions": {"keras": "3", "tensorflow": "2"},
