@@ -342,17 +342,22 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         ]
 
     # ------------------------------------------------------------------ data
-    def _check_X(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` as scikit-learn does, also accepting ``(n, 1, n_points)``."""
+    @staticmethod
+    def _two_d(X):
+        """``(n, 1, n_points)`` spectra as ``(n, n_points)``; other input as it is."""
         shape = getattr(X, "shape", None)
-        if shape is not None and len(shape) == 3:
-            if shape[1] != 1:
-                raise ValueError(
-                    f"X has shape {tuple(shape)}: {shape[1]} channels, but one is supported. "
-                    "Pass spectra as (n_spectra, n_points) or (n_spectra, 1, n_points)."
-                )
-            X = np.asarray(X)[:, 0, :]
-        return validate_data(self, X, reset=reset, dtype=np.float32)
+        if shape is None or len(shape) != 3:
+            return X
+        if shape[1] != 1:
+            raise ValueError(
+                f"X has shape {tuple(shape)}: {shape[1]} channels, but one is supported. "
+                "Pass spectra as (n_spectra, n_points) or (n_spectra, 1, n_points)."
+            )
+        return np.asarray(X)[:, 0, :]
+
+    def _check_X(self, X) -> np.ndarray:
+        """Validate spectra to predict as scikit-learn does, also ``(n, 1, n_points)``."""
+        return validate_data(self, self._two_d(X), reset=False, dtype=np.float32)
 
     def get_dataset(self, X, y=None):
         """A :class:`~skspectra.dataset.SpectraDataset` of plain spectra, centred as in
@@ -448,8 +453,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         if self.train_split is not None:
             raise ValueError("Set validation_split, not skorch's train_split (leave it None).")
         warm = self.warm_start and self.__sklearn_is_fitted__()
-        X = self._check_X(X, reset=not warm)
-        X, y = validate_data(self, X, y, reset=not warm, dtype=np.float32)
+        X, y = validate_data(self, self._two_d(X), y, reset=not warm, dtype=np.float32)
         check_classification_targets(y)
         if not warm:
             self.classes_ = LabelEncoder().fit(y).classes_
@@ -606,7 +610,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
                 for out in self.forward_iter(X, training=False)
             ]
             return np.concatenate(chunks) if chunks else np.empty((0, len(self.classes_)))
-        X = self._check_X(X, reset=False)
+        X = self._check_X(X)
         proba = self._proba(X, self.inference)
         if not np.isfinite(proba).all():
             rows = np.flatnonzero(~np.isfinite(proba).all(axis=1))
@@ -658,5 +662,5 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        batches = self.get_iterator(self.get_dataset(self._check_X(X, reset=False)))
+        batches = self.get_iterator(self.get_dataset(self._check_X(X)))
         return mc_dropout(self.module_, batches, n_samples, random_state, self.device)

@@ -57,6 +57,7 @@ from .classifier import SpectrumCNNClassifier
 from .io import atomic_write
 from .io._files import open_regular
 from .loss import SoftMacroF1Loss
+from .resampling import SpectrumResampler
 from .network import NORMS, NetworkEnsemble, SpectrumResNet
 from .scaler import FluxScaler
 
@@ -326,8 +327,8 @@ def _split_model(model):
     if isinstance(model, Pipeline):
         steps = list(model.steps)
         for i, (name, step) in enumerate(steps):
-            if i == len(steps) - 1:
-                supported = type(step) is SpectrumCNNClassifier
+            if i == len(steps) - 1:  # a subclass (the Accelerate one) is saved as the plain one
+                supported = isinstance(step, SpectrumCNNClassifier)
             else:
                 entry = _TRANSFORMERS.get(type(step).__name__)
                 supported = (
@@ -346,7 +347,7 @@ def _split_model(model):
         for transformer in transformers:
             check_is_fitted(transformer)
         return transformers, steps[-1][1], [name for name, _ in steps]
-    if type(model) is not SpectrumCNNClassifier:
+    if not isinstance(model, SpectrumCNNClassifier):
         raise TypeError(
             f"Expected a SpectrumCNNClassifier or a Pipeline ending in one, got "
             f"{type(model).__name__}."
@@ -390,8 +391,15 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
             "(trusted files only), or export it with skspectra.export.to_onnx."
         )
     params, dropped = {}, []
+    # A subclass (the Accelerate one) is stored as the plain classifier: its own parameters
+    # (the accelerator, what it set on the callbacks) stay behind.
+    plain = set(SpectrumCNNClassifier().get_params(deep=False))
+    routed = ("module__", "optimizer__", "criterion__", "iterator_train__", "iterator_valid__")
     for name, value in clf.get_params(deep=False).items():
         if name == "module":
+            continue
+        if name not in plain and not name.startswith(routed):
+            dropped.append(name)
             continue
         if name == "device" and value is not None:
             value = str(value)
@@ -806,6 +814,14 @@ _TRANSFORMERS: dict[str, _Transformer] = {
     "FluxScaler": _Transformer(
         FluxScaler,
         {"n_features_in_": _POINTS, "feature_names_in_": _optional(_any_feature_names)},
+    ),
+    "SpectrumResampler": _Transformer(
+        SpectrumResampler,
+        {
+            "wavelength_": _float_grid(),
+            "n_features_in_": _optional(_POINTS),
+            "feature_names_in_": _optional(_any_feature_names),
+        },
     ),
 }
 

@@ -115,7 +115,7 @@ def test_input_validation_never_gives_a_silently_wrong_array(shape, dtype, fill)
         return
     clf = SpectrumCNNClassifier()
     try:
-        checked = clf._check_X(X, reset=True)
+        checked = clf._check_X(X)
     except (ValueError, TypeError) as exc:
         assert str(exc)  # a message, never an empty error
         return

@@ -191,3 +191,16 @@ def test_values_at_the_float32_limit_are_errors_not_nan(data):
     clf.fit(X, y)
     with pytest.raises(ValueError, match="not finite for 1 spectra"):
         clf.predict_proba(huge[:3])
+
+
+def test_a_dataframe_gives_feature_names_and_they_are_checked():
+    import pandas as pd
+
+    X, y = make_lines(n=60)
+    frame = pd.DataFrame(X, columns=[f"w{i}" for i in range(X.shape[1])])
+    clf = SpectrumCNNClassifier(**{**QUICK, "max_epochs": 1, "f1_epochs": 0}).fit(frame, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X)  # fitted with names, given none: scikit-learn's warning
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(frame.rename(columns={"w0": "x"}))

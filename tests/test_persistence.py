@@ -210,13 +210,6 @@ def test_feature_names_round_trip(with_scaler, tmp_path):
     if with_scaler:
         model = make_pipeline(FluxScaler(), model)
     model.fit(frame, y)
-    if not hasattr(model, "feature_names_in_"):
-        # The classifier itself no longer records column names (reported to the classifier's
-        # owner); the file must then hold none either.
-        assert not with_scaler
-        loaded = load(save(model, tmp_path / "m.skspectra"))
-        assert not hasattr(loaded, "feature_names_in_")
-        return
     loaded = load(save(model, tmp_path / "m.skspectra"))
     np.testing.assert_array_equal(loaded.feature_names_in_, frame.columns)
     assert loaded.feature_names_in_.dtype == object
@@ -575,3 +568,40 @@ def _walk_set(node, key, value):
     if isinstance(node, list):
         return [_walk_set(v, key, value) for v in node]
     return node
+
+
+def test_a_pipeline_that_resamples_keeps_its_grid(tmp_path):
+    """The grid the model was fitted on survives the file; new spectra on another grid are
+    resampled onto it exactly as in the saved pipeline."""
+    import sklearn
+
+    from skspectra.resampling import SpectrumResampler
+
+    X, y = make_lines(n=40, n_points=16, classes=("a", "b"))
+    grid = np.linspace(4000.0, 5000.0, 16)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(SpectrumResampler(wavelength=grid), FluxScaler())
+        pipe.steps.append(("clf", SpectrumCNNClassifier(**TINY)))
+        pipe.fit(X, y, wavelength=grid)
+        loaded = load(save(pipe, tmp_path / "m.skspectra"))
+        np.testing.assert_array_equal(loaded[0].wavelength_, grid)
+        assert loaded[0].wavelength_.dtype == np.float64
+        other = np.linspace(3990.0, 5010.0, 40)  # finer, wider: resampled onto the grid
+        X_other = np.interp(other, grid, X[0])[None].repeat(3, axis=0)
+        np.testing.assert_array_equal(
+            loaded.predict_proba(X_other, wavelength=other),
+            pipe.predict_proba(X_other, wavelength=other),
+        )
+
+
+@pytest.mark.filterwarnings("ignore::skorch.exceptions.DeviceWarning")
+def test_the_accelerate_subclass_saves_as_the_plain_classifier(tmp_path):
+    accelerate = pytest.importorskip("accelerate")
+    from skspectra.distributed import AcceleratedSpectrumCNNClassifier
+
+    X, y = make_lines(n=40, n_points=16, classes=("a", "b"))
+    clf = AcceleratedSpectrumCNNClassifier(accelerator=accelerate.Accelerator(cpu=True), **TINY)
+    clf.fit(X, y)
+    loaded = load(save(clf, tmp_path / "m.skspectra"))
+    assert type(loaded) is SpectrumCNNClassifier
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
