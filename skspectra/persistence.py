@@ -57,8 +57,8 @@ from .classifier import SpectrumCNNClassifier
 from .io import atomic_write
 from .io._files import open_regular
 from .loss import SoftMacroF1Loss
-from .resampling import SpectrumResampler
 from .network import NORMS, NetworkEnsemble, SpectrumResNet
+from .resampling import SpectrumResampler
 from .scaler import FluxScaler
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
