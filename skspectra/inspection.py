@@ -548,16 +548,19 @@ class SpectrumAttributionDisplay:
             axis.fill_between(x, zero, zero + scale * np.clip(a, None, 0), color="C0", lw=0)
             axis.axhline(zero, color="0.6", lw=0.5)
             axis.plot(x, spectrum, color="k", lw=0.8)
-            for name, position in lines.items():
+            # Headroom above the spectrum for the lines' names.
+            axis.set_ylim(zero - 0.4 * span, top + 0.3 * span)
+            for position in lines.values():
                 axis.axvline(position, color="0.4", lw=0.7, ls=":")
+            for name, position in _labels(lines, x.max() - x.min()):
                 axis.text(
                     position,
-                    1.0,
-                    f" {name}",
+                    0.98,
+                    f"{name} ",
                     transform=axis.get_xaxis_transform(),
                     rotation=90,
                     va="top",
-                    ha="left",
+                    ha="right",
                     fontsize=7,
                     color="0.3",
                 )
@@ -574,6 +577,17 @@ class SpectrumAttributionDisplay:
         )
         self.figure_, self.ax_, self.lines_ = fig, np.asarray(axes, dtype=object), lines
         return self
+
+
+def _labels(lines: Mapping[str, float], width: float) -> list[tuple[str, float]]:
+    """One label per group of lines closer than 1.5 % of the axis (Ca II K and H: "Ca II K/H")."""
+    groups: list[tuple[list[str], float]] = []
+    for name, position in sorted(lines.items(), key=lambda item: item[1]):
+        if groups and position - groups[-1][1] < 0.015 * width:
+            groups[-1][0].append(name.split()[-1] if name.startswith("Ca II") else name)
+        else:
+            groups.append(([name], position))
+    return [("/".join(names), position) for names, position in groups]
 
 
 def _plot_grid(estimator: Any, wavelength: Any, n_points: int) -> np.ndarray | None:
