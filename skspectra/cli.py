@@ -82,19 +82,60 @@ def _try_plot(draw, *args) -> bool:
     return True
 
 
-def _read(args, labelled: bool):
+def _read(args, labelled: bool, grid: np.ndarray | None = None):
+    """Read ``args.data``; with a wavelength ``grid`` (``--wavelength``, or the model's own),
+    put the spectra on it: FITS files are resampled as they are read, spectra with a grid of
+    their own (an .npz's ``wavelength``) afterwards, and others must have the grid's length."""
     from .io import read_spectra
 
     kwargs = {"spectra_dir": args.spectra_dir}
     if getattr(args, "split", None):
         kwargs["split"] = args.split
+    if getattr(args, "label_key", None):
+        kwargs["label_key"] = args.label_key
+    if grid is not None and _is_fits(args.data) and args.spectra_dir is None:
+        kwargs["wavelength"] = grid
     data = read_spectra(args.data, **kwargs)
     if labelled and data.y is None:
         raise SystemExit(
             f"error: {args.data} holds no labels; training and evaluation need labelled "
             "spectra (an index with a 'type' column, or arrays X and y)"
         )
+    if grid is None or "wavelength" in kwargs:
+        return data
+    if data.wavelength is not None:
+        from .resampling import SpectrumResampler
+
+        X = SpectrumResampler(wavelength=grid).fit_transform(data.X, wavelength=data.wavelength)
+        return data._replace(X=X.astype(np.float32), wavelength=grid)
+    if data.X.shape[1] != len(grid):
+        raise SystemExit(
+            f"error: {args.data} has spectra of {data.X.shape[1]} points and no wavelengths, "
+            f"but the grid has {len(grid)}: give FITS files or an .npz with a 'wavelength' array"
+        )
     return data
+
+
+def _is_fits(path: str) -> bool:
+    from .io._fits import _FITS_SUFFIXES
+
+    return Path(path).is_dir() or str(path).lower().endswith(_FITS_SUFFIXES)
+
+
+def _grid_of(model) -> np.ndarray | None:
+    from .export import wavelength_grid
+
+    return wavelength_grid(model)
+
+
+def _wavelength(text: str) -> np.ndarray:
+    """``--wavelength``: START:STOP:N[:log] or a file of wavelengths."""
+    from .resampling import parse_grid
+
+    try:
+        return parse_grid(text)
+    except (ValueError, OSError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parse_fractions(text: str | None):
@@ -438,9 +479,13 @@ def _interrupted(pipe, signal_name: str, out: Path) -> int:
 
 
 def cmd_train(args) -> int:
-    data = _read(args, labelled=True)
+    data = _read(args, labelled=True, grid=args.wavelength)
     print(f"read {len(data.X)} spectra x {data.X.shape[1]} points from {args.data}")
     pipe = _build_pipeline(args)
+    if args.wavelength is not None:  # the model keeps its grid: predict resamples onto it
+        from .resampling import SpectrumResampler
+
+        pipe.steps.insert(0, ("spectrumresampler", SpectrumResampler(wavelength=args.wavelength)))
     out = Path(args.out)
     try:
         pipe.fit(np.asarray(data.X), data.y)
@@ -508,7 +553,7 @@ def cmd_predict(args) -> int:
     model = _load_model(args.model)
     if getattr(args, "dask", None):
         return _predict_on_dask(args, model)
-    data = _read(args, labelled=False)
+    data = _read(args, labelled=False, grid=_grid_of(model))
     n = len(data.X)
     _choose_inference(model, args.inference)
     classes = np.asarray(model.classes_)
@@ -529,7 +574,8 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     model = _load_model(args.model)
-    data = _read(args, labelled=True)
+    grid = _grid_of(model)
+    data = _read(args, labelled=True, grid=grid)
     pred = model.predict(np.asarray(data.X))
     labels = np.union1d(model.classes_, np.unique(data.y))
     metrics = _report(np.asarray(data.y), pred, labels)
@@ -546,6 +592,17 @@ def cmd_evaluate(args) -> int:
             print(f"confusion matrix plotted in {args.plot}")
     if args.json:
         _write_bytes(Path(args.json), json.dumps(metrics, indent=1).encode())
+    if args.explain:
+        from .inspection import SpectrumAttributionDisplay
+
+        def explain(path: Path) -> None:
+            display = SpectrumAttributionDisplay.from_estimator(
+                model, np.asarray(data.X), np.asarray(data.y), wavelength=grid
+            )
+            display.figure_.savefig(path, dpi=110)
+
+        if _try_plot(explain, Path(args.explain)):
+            print(f"attributions per wavelength plotted in {args.explain}")
     return 0
 
 
@@ -564,6 +621,11 @@ def _add_data(p: argparse.ArgumentParser) -> None:
         "--split",
         choices=["train", "test"],
         help="which split of an .npz holding X_train/X_test to read",
+    )
+    p.add_argument(
+        "--label-key",
+        help="FITS: the header keyword (or one-row table column) holding each file's label, "
+        "e.g. CLASS",
     )
 
 
@@ -710,6 +772,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a checkpoint after every epoch here; after "
         "an interruption (Ctrl-C, SIGTERM, a crash) the same command resumes",
     )
+    p.add_argument(
+        "--wavelength",
+        type=_wavelength,
+        help="the model's wavelength grid, START:STOP:N (add :log for log-linear) or a file of "
+        "wavelengths: FITS spectra are resampled onto it (flux-conserving), and so are new "
+        "spectra at predict time",
+    )
     _add_training(p, epochs=30, f1_epochs=10)
     p.set_defaults(func=cmd_train)
 
@@ -756,6 +825,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.add_argument("--plot", type=_output_file, help="write the confusion matrix as a PNG here")
     p.add_argument("--json", type=_output_file, help="write the metrics as JSON here")
+    p.add_argument(
+        "--explain",
+        type=_output_file,
+        help="plot which wavelengths decided, per class, over its mean spectrum, as a PNG here",
+    )
     p.set_defaults(func=cmd_evaluate)
     return parser
 
