@@ -549,7 +549,7 @@ class SpectrumAttributionDisplay:
             axis.axhline(zero, color="0.6", lw=0.5)
             axis.plot(x, spectrum, color="k", lw=0.8)
             # Headroom above the spectrum for the lines' names.
-            axis.set_ylim(zero - 0.4 * span, top + 0.3 * span)
+            axis.set_ylim(zero - 0.4 * span, top + 0.55 * span)
             for position in lines.values():
                 axis.axvline(position, color="0.4", lw=0.7, ls=":")
             for name, position in _labels(lines, x.max() - x.min()):
