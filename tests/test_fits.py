@@ -260,3 +260,20 @@ def test_a_pipeline_predicts_fits_files_on_other_grids_as_if_put_on_its_grid_by_
     assert_allclose(
         pipe.predict_proba(spectra.X), pipe[1:].predict_proba(by_hand.astype(np.float32)), atol=1e-6
     )
+
+
+def test_files_that_miss_the_grid_are_refused_with_both_ranges(tmp_path):
+    sdss_file(tmp_path / "a.fits")  # 3700 to 7381 Angstrom
+    keys, wl = WCS1D["nm"]
+    wcs1d_file(tmp_path / "b.fits", keys, wl)  # 3700 to 7700 Angstrom
+    grid = np.arange(4000.0, 7600.0, 5.0)
+    with pytest.raises(
+        ValueError,
+        match=r"a.fits: covers 3700 to 7380.77 Angstrom, but the grid needs 4000 to 7595",
+    ):
+        read_fits(tmp_path, wavelength=grid, fill_value=None)
+    with pytest.warns(UserWarning, match="skipped 1 of 2"):
+        spectra = read_fits(tmp_path, wavelength=grid, fill_value=None, on_error="skip")
+    assert spectra.ids.tolist() == ["b"] and np.isfinite(spectra.X).all()
+    # A grid both cover: both read.
+    assert read_fits(tmp_path, wavelength=grid[:-50], fill_value=None).X.shape == (2, 670)

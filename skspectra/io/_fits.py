@@ -69,7 +69,7 @@ def read_fits(
     source: PathLike | Sequence[PathLike],
     *,
     wavelength: np.ndarray | None = None,
-    fill_value: float = np.nan,
+    fill_value: float | None = np.nan,
     label_key: str | None = None,
     labels: Collection[str] | None = None,
     n_jobs: int | None = None,
@@ -107,10 +107,13 @@ def read_fits(
         inverse variances (:func:`~skspectra.resampling.resample_spectra`). None keeps the grid
         of the files, which must then all be the same (a ValueError says when they differ).
         A fitted model's grid is ``SpectrumResampler.wavelength_``.
-    fill_value : float, default=np.nan
+    fill_value : float or None, default=np.nan
         The flux given to grid points outside the wavelength range of a spectrum. NaN marks them
         plainly; the classifiers need finite input, so either pick a grid that every spectrum
-        covers or pass e.g. ``fill_value=0.0``.
+        covers or pass e.g. ``fill_value=0.0``. None refuses a file that does not cover the
+        grid: a problem (see ``on_error``) that names it and states both ranges. Use None to
+        predict with a model's grid: a ``SpectrumResampler`` given spectra already on its grid
+        takes NaN for bad pixels and fills them from their neighbours.
     label_key : str, default=None
         Read a label per file: the primary header keyword of this name (LAMOST: ``"CLASS"``), or
         else the column of this name in a one-row table (SDSS: ``"CLASS"`` in ``SPECOBJ``).
@@ -233,6 +236,13 @@ def read_fits(
         if wavelength is None:
             X[i], row_ivar = spectrum.flux, spectrum.ivar
         else:
+            wl = spectrum.wavelength
+            if fill_value is None and not _covers(wl, grid):
+                problems[i] = (
+                    f"{paths[i]}: covers {wl[0]:.6g} to {wl[-1]:.6g} Angstrom, but the grid needs "
+                    f"{grid[0]:.6g} to {grid[-1]:.6g}: leave the file out, or pass a fill_value"
+                )
+                continue
             try:
                 out = resample_spectra(
                     spectrum.flux,
@@ -260,6 +270,12 @@ def read_fits(
     spectra.meta = {key: _take(np.asarray(value), keep) for key, value in meta.items()}
     spectra.meta["ivar"] = _take(ivar, keep)
     return spectra
+
+
+def _covers(wl: np.ndarray, grid: np.ndarray) -> bool:
+    """Whether a spectrum's pixels (edges half a pixel beyond its first and last wavelength)
+    reach every grid point, as :func:`~skspectra.resampling.resample_spectra` requires."""
+    return bool(1.5 * wl[0] - 0.5 * wl[1] <= grid[0] and grid[-1] <= 1.5 * wl[-1] - 0.5 * wl[-2])
 
 
 def read_fits_spectrum(path: PathLike, *, min_good: float = 0.0) -> FitsSpectrum:
