@@ -94,7 +94,8 @@ def _read(args, labelled: bool, grid: np.ndarray | None = None):
     if getattr(args, "label_key", None):
         kwargs["label_key"] = args.label_key
     if grid is not None and _is_fits(args.data) and args.spectra_dir is None:
-        kwargs["wavelength"] = grid
+        # fill_value=None: a file that does not cover the grid is refused with both ranges.
+        kwargs.update(wavelength=grid, fill_value=None)
     data = read_spectra(args.data, **kwargs)
     if labelled and data.y is None:
         raise SystemExit(
@@ -593,13 +594,11 @@ def cmd_evaluate(args) -> int:
     if args.json:
         _write_bytes(Path(args.json), json.dumps(metrics, indent=1).encode())
     if args.explain:
-        from .inspection import SpectrumAttributionDisplay
+        from .plotting import plot_attributions
 
+        X, y = np.asarray(data.X), np.asarray(data.y)
         def explain(path: Path) -> None:
-            display = SpectrumAttributionDisplay.from_estimator(
-                model, np.asarray(data.X), np.asarray(data.y), wavelength=grid
-            )
-            display.figure_.savefig(path, dpi=110)
+            plot_attributions(model, X, y, path, wavelength=grid)
 
         if _try_plot(explain, Path(args.explain)):
             print(f"attributions per wavelength plotted in {args.explain}")

@@ -24,19 +24,21 @@ line and the Dask path write) and ``_spectra`` (the :class:`Spectra` tuple).
 
 from ._contest import CONTEST_LABELS, read_contest
 from ._files import atomic_write
-from ._fits import read_fits
+from ._fits import FitsSpectrum, read_fits, read_fits_spectrum
 from ._read_spectra import read_spectra
 from ._spectra import Spectra, SpectraReadWarning
 from ._tables import read_csv, read_npy, read_npz
 
 __all__ = [
     "CONTEST_LABELS",
+    "FitsSpectrum",
     "Spectra",
     "SpectraReadWarning",
     "atomic_write",
     "read_contest",
     "read_csv",
     "read_fits",
+    "read_fits_spectrum",
     "read_npy",
     "read_npz",
     "read_spectra",
