@@ -40,8 +40,8 @@ def test_seed_pipeline_draws_the_contests_class_fractions():
                 self.counts.append(np.bincount(batch[1].numpy(), minlength=4))
 
     rng = np.random.default_rng(0)
-    X = rng.normal(100.0, 10.0, size=(40, 1300)).astype(np.float32)
-    y = np.array(["star"] * 34 + ["unknown"] * 3 + ["galaxy"] * 2 + ["qso"])
+    X = rng.normal(100.0, 10.0, size=(200, 512)).astype(np.float32)
+    y = np.array(["star"] * 170 + ["unknown"] * 15 + ["galaxy"] * 10 + ["qso"] * 5)
     spy = Batches()
     seed_pipeline(
         max_epochs=1, f1_epochs=0, batches_per_epoch=2, validation_split=None, callbacks=[spy]
