@@ -46,6 +46,8 @@ _MIXUP_EPOCH_FACTOR = 3
 _AUTO_CENTER_SPREAD = 0.05
 # mixup="auto" mixes centred spectra with this Beta alpha.
 _AUTO_MIXUP_ALPHA = 0.4
+# batch_size="auto": a third of the training spectra within these bounds.
+_AUTO_BATCH = (16, 64)
 # A fit whose training macro-F1 ends below this warns that it did not learn its own data.
 _POOR_TRAINING_F1 = 0.5
 
@@ -92,8 +94,11 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         Learning rate and epochs of phase 1 (0 epochs skips it).
     f1_lr, f1_epochs : float, int, default=1e-4, 10
         Learning rate and epochs of phase 2 (0 epochs skips it).
-    batch_size : int, default=32
-        Spectra per training batch (at most the training set) and per prediction batch.
+    batch_size : "auto" or int, default="auto"
+        Spectra per training batch (at most the training set) and per validation batch.
+        ``"auto"``: a third of the training spectra, from 16 to 64 (``batch_size_``): a smooth
+        rule, so a fold and the refit differ by a few spectra a batch, not in kind. Chosen by
+        inner cross-validation on training parts (``benchmarks/results/screens.md``).
     class_fractions : None, "balanced" or mapping, default=None
         Composition of every training batch: None, plain shuffling; ``"balanced"``, equal
         shares; a mapping ``label -> fraction`` (the contest's ``{"star": 0.8, "unknown": 0.1,
@@ -155,6 +160,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         The trained network (a :class:`~skspectra.network.NetworkEnsemble` of several).
     n_networks_ : int
         The networks trained.
+    batch_size_ : int
+        The training batch (``batch_size`` with ``"auto"`` resolved; at most the training set).
     input_mean_ : ndarray of shape (n_features_in_,) or None
         The mean spectrum subtracted before the network; None when not centring.
     input_spread_ : float
@@ -215,7 +222,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "f1_lr": [Interval(Real, 0, None, closed="neither")],
         "f1_epochs": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "class_fractions": [None, StrOptions({"balanced"}), Mapping],
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "batches_per_epoch": [None, Interval(Integral, 1, None, closed="left")],
@@ -242,7 +249,7 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         max_epochs: int = 30,
         f1_lr: float = 1e-4,
         f1_epochs: int = 10,
-        batch_size: int = 32,
+        batch_size="auto",
         class_fractions=None,
         class_weight=None,
         batches_per_epoch: int | None = None,
@@ -377,7 +384,10 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     def get_iterator(self, dataset, training=False):
         """Training batches come from :class:`~skspectra.ClassFractionSampler`."""
         kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
-        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = kwargs.pop("batch_size", None)
+        if batch_size is None:
+            auto = self.batch_size == "auto"
+            batch_size = (self.batch_size_ if training else 64) if auto else self.batch_size
         batch_size = len(dataset) if batch_size == -1 else batch_size  # skorch's "all"
         if not training:
             return self.iterator_valid(dataset, batch_size=batch_size, **kwargs)
@@ -481,14 +491,6 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             if alpha == "auto"
             else alpha or 0.0
         )
-        if self.verbose:
-            print(
-                f"SpectrumCNNClassifier: {len(X)} spectra of {X.shape[1]} points, "
-                f"{len(self.classes_)} classes, {self.n_networks} network(s), "
-                f"centred={self.input_mean_ is not None} (spread {self.input_spread_:.3g}), "
-                f"mixup alpha {self.mixup_alpha_}, validation_split={self.validation_split!r}"
-            )
-
         rs = check_random_state(self.random_state)
         split_seed, sampler_seed, torch_seed = (int(s) for s in rs.randint(0, 2**31 - 1, 3))
         _, valid = validation_indices(y_enc, self.validation_split, split_seed)
@@ -501,6 +503,20 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
             valid_index=valid,
         )
         self.n_networks_ = self.n_networks
+        n_train = len(y) - (0 if valid is None else len(valid))
+        self.batch_size_ = (
+            min(_AUTO_BATCH[1], max(_AUTO_BATCH[0], n_train // 3))
+            if self.batch_size == "auto"
+            else self.batch_size
+        )
+        if self.verbose:
+            print(
+                f"SpectrumCNNClassifier: {len(X)} spectra of {X.shape[1]} points, "
+                f"{len(self.classes_)} classes, {self.n_networks} network(s), "
+                f"centred={self.input_mean_ is not None} (spread {self.input_spread_:.3g}), "
+                f"mixup alpha {self.mixup_alpha_}, validation_split={self.validation_split!r}, "
+                f"batches of {self.batch_size_}"
+            )
         self.interrupted_ = None
         devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
         with torch.random.fork_rng(devices=devices), interruptible():

@@ -228,19 +228,29 @@ def test_balanced_fractions_and_plain_shuffling():
 
 
 @pytest.mark.parametrize(
-    ("n", "split", "expected"), [(10, None, 10), (100, None, 32), (100, 0.2, 32)]
+    ("n", "split", "expected"),
+    [
+        (10, None, 10),  # capped at the training set
+        (30, None, 16),
+        (40, 0.25, 16),
+        (150, None, 50),
+        (150, 0.2, 40),  # a third of the 120 training spectra, not of all 150
+        (200, None, 64),
+        (400, 0.2, 64),
+    ],
 )
-def test_batch_size_is_fixed_and_capped_at_the_training_set(n, split, expected):
+def test_auto_batch_size_is_a_third_of_the_training_spectra_within_16_to_64(n, split, expected):
     X, y = make_lines(n=n)
     rec = Recorder()
     params = {**FAST, "max_epochs": 1, "f1_epochs": 0, "validation_split": split}
-    del params["batch_size"]  # the default
-    SpectrumCNNClassifier(
-        **params, batches_per_epoch=2, random_state=0, callbacks=[("rec", rec)]
-    ).fit(X, y)
+    del params["batch_size"]  # the default, "auto"
+    clf = SpectrumCNNClassifier(**params, batches_per_epoch=2, random_state=0, callbacks=[rec])
+    clf.fit(X, y)
     assert [len(b) for b in rec.batch_labels_] == [expected, expected]
-    if split is not None:  # validation in batches of the same size, the last one shorter
-        assert rec.valid_sizes_ == [20]
+    assert clf.batch_size_ == max(expected, 16) and clf.batch_size == "auto"
+    if split is not None:  # validation in batches of 64, the last one shorter
+        n_valid = round(n * split)
+        assert rec.valid_sizes_ == [64] * (n_valid // 64) + [n_valid % 64] * (n_valid % 64 > 0)
 
 
 def test_iterator_batch_sizes_set_by_the_user_override_batch_size():
@@ -270,9 +280,9 @@ def test_iterator_batch_sizes_set_by_the_user_override_batch_size():
 @pytest.mark.parametrize(
     "n, expected",
     [
-        (30, 10),  # batches of 30 (the whole set): one would be one pass
-        (60, 10),  # batches of 32: two would be one pass
-        (1000, 32),  # batches of 32: one pass
+        (30, 10),  # batches of 16: two would be one pass
+        (60, 10),  # batches of 20
+        (1000, 16),  # batches of 64: one pass
     ],
 )
 def test_an_epoch_is_one_pass_but_at_least_10_batches(n, expected):
@@ -280,7 +290,7 @@ def test_an_epoch_is_one_pass_but_at_least_10_batches(n, expected):
 
     X, y = make_lines(n=n)
     clf = SpectrumCNNClassifier(
-        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "validation_split": None},
+        **{**FAST, "max_epochs": 1, "f1_epochs": 0, "batch_size": "auto", "validation_split": None},
         # skorch's progress bar counts the batches (its own total assumes one pass)
         callbacks=[("progress", ProgressBar(batches_per_epoch="count"))],
         random_state=0,
@@ -433,8 +443,6 @@ def _configuration(clf):
         "validation": clf.best_epoch_ is not None,
         "centred": clf.input_mean_ is not None,
         "mixup": clf.mixup_alpha_,
-        "batches": clf.history[0, "train_batch_count"] > 0,
-        "batch": clf.batch_size,
         "epochs": len(clf.history),
     }
 
@@ -453,7 +461,10 @@ def test_a_cv_fold_and_the_refit_train_the_same_configuration(n_per_class):
     assert _configuration(on_fold) == _configuration(refit)
     assert _configuration(refit)["networks"] == 1 and not _configuration(refit)["validation"]
     defaults = SpectrumCNNClassifier()
-    assert (defaults.n_networks, defaults.validation_split, defaults.batch_size) == (1, None, 32)
+    assert (defaults.n_networks, defaults.validation_split) == (1, None)
+    # The batch follows the data smoothly (a third of it, 16 to 64): 32 against 40 here.
+    assert on_fold.batch_size_ == min(64, len(fold) // 3)
+    assert refit.batch_size_ == min(64, len(y) // 3)
 
 
 # ---------------------------------------------------------------------------- centring
