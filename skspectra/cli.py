@@ -778,7 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
         "wavelengths: FITS spectra are resampled onto it (flux-conserving), and so are new "
         "spectra at predict time",
     )
-    _add_training(p, epochs=30, f1_epochs=10)
+    _add_training(p, epochs=15, f1_epochs=5)  # the classifier's defaults
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
