@@ -615,14 +615,22 @@ def code_state() -> dict:
 
 
 # --------------------------------------------------------------------------- reporting
-def _cell(summary: dict | None, key: str) -> str:
+def _cell(summary: dict | None, key: str, expected: int | None = None) -> str:
+    """``mean ± sd``, with the number of resamples where fewer than ``expected`` were run."""
     if not summary:
         return ""
     value = summary[key]
     text = f"{value['mean']:.3f}"
     if summary["n_resamples"] > 1:
         text += f" ± {value['sd']:.3f}"
+    if expected and summary["n_resamples"] < expected:
+        text += f" (n={summary['n_resamples']})"
     return text
+
+
+def _expected(report: dict, d: str) -> int:
+    proto = report["protocol"]
+    return proto["ucr_resamples"] if d in UCR_SETS else proto["cv_repeats"]
 
 
 def _summary(report: dict, d: str, n: str) -> dict | None:
@@ -790,7 +798,7 @@ def markdown(report: dict) -> str:
             top = max(means.values()) if means else None
             for n in names:
                 entry = report["results"][d].get(n, {})
-                text = _cell(entry.get("summary"), key)
+                text = _cell(entry.get("summary"), key, _expected(report, d))
                 if not text and entry.get("error"):
                     text = "error"
                 if text and top is not None and means.get(n, -1) >= top - 1e-12:
@@ -821,6 +829,9 @@ def markdown(report: dict) -> str:
     behind = behind_lines(report)
     lines += behind or ["- nowhere in this table (or the default was not run)."]
     lines += [
+        "",
+        "(n=k): only k of the protocol's resamples were run (the run was stopped for time); "
+        "the mean is over those k (the first k of a UCR set).",
         "",
         '"within 2 s.e.": a gap no larger than twice the standard error of the difference of '
         "the means (sd's combined over the number of resamples).",
