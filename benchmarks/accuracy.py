@@ -1115,6 +1115,9 @@ def main(argv: list[str] | None = None) -> dict:
         with locked(args.out_dir):
             report = json.loads((args.out_dir / "accuracy.json").read_text())
             for path in args.merge_from:
+                if not Path(path).exists():  # a run that has not saved anything yet
+                    print(f"--merge-from {path}: no such file, skipped", flush=True)
+                    continue
                 report = merge(report, json.loads(Path(path).read_text()))
             _write_text(args.out_dir / "accuracy.json", json.dumps(report, indent=1) + "\n")
         args.render_only = True
