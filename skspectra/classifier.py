@@ -20,6 +20,7 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from torch.utils.data import Dataset
 
+from ._skorch import SkorchParamsMixin
 from .augmentation import SpectrumAugmentation
 from .callbacks import (
     EpochCheckpoint,
@@ -52,22 +53,7 @@ _AUTO_BATCH = (16, 64)
 _POOR_TRAINING_F1 = 0.5
 
 
-def _stored(key: str, factory=None, message: str = ""):
-    """A property over ``__dict__[key]``; when unset, ``factory()`` (kept unless None), or an
-    AttributeError without a factory."""
-
-    def get(self):
-        if key not in self.__dict__:
-            if factory is None:
-                raise AttributeError(f"{type(self).__name__} {message}" if message else key)
-            value = factory()
-            return value if value is None else self.__dict__.setdefault(key, value)
-        return self.__dict__[key]
-
-    return property(get, lambda self, value: self.__dict__.__setitem__(key, value))
-
-
-class SpectrumCNNClassifier(NeuralNetClassifier):
+class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
     """Residual dilated 1-D CNN for spectra, trained in two phases, the scikit-learn way.
 
     Phase 1 trains with cross-entropy (``criterion``) at ``lr`` for ``max_epochs`` epochs.
@@ -78,11 +64,10 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     2018 contest model (the project's ``SEED_MODEL.md``), run as one skorch training loop with
     the callbacks of :mod:`skspectra.callbacks`.
 
-    It is a skorch :class:`~skorch.classifier.NeuralNetClassifier`: ``callbacks``, ``history``,
-    ``module__*``, ``optimizer__*`` and ``device`` work as in skorch. The number of classes and
-    the input length come from the data. Every default is one fixed behaviour, the same for a
-    cross-validation fold as for the refit on all the data; how each was chosen is recorded in
-    ``benchmarks/results/``.
+    It is a skorch :class:`~skorch.classifier.NeuralNetClassifier` (``callbacks``, ``history``,
+    ``module__*``, ``optimizer__*``, ``device``). Classes and input length come from the data.
+    Every default is one behaviour, the same for a cross-validation fold as for the refit; how
+    each was chosen is in ``benchmarks/results/screens.md``.
 
     Parameters
     ----------
@@ -154,10 +139,8 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        When ``fit`` had a DataFrame with string column names.
+    classes_, n_features_in_, feature_names_in_
+        As in scikit-learn (column names when ``fit`` had a DataFrame).
     module_ : torch.nn.Module
         The trained network (a :class:`~skspectra.network.NetworkEnsemble` of several).
     n_networks_ : int
@@ -193,9 +176,6 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
     (which code can turn into an error). SIGTERM, what a batch scheduler sends, does the same
     and then ends the process by the handler the process had (by default: exit), after the
     last epoch's checkpoint is safely written. skorch's ``EarlyStopping`` ends training.
-
-    On CUDA, convolutions are reproducible only with ``torch.backends.cudnn.deterministic``,
-    and cuDNN's TF32 makes GPU probabilities differ from the CPU's by ~1e-4.
 
     References
     ----------
@@ -295,22 +275,6 @@ class SpectrumCNNClassifier(NeuralNetClassifier):
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.inference = inference
-
-    # skorch sets `history_`, `initialized_` and `virtual_params_` in `__init__`, where
-    # scikit-learn allows only parameters: these keep skorch's names on private storage.
-    # skorch tells its first `__init__` from later ones by `initialized_`'s absence, and its
-    # `classes_` is a property over a parameter; here it is a fitted attribute.
-    history_ = _stored("_history_", lambda: None)
-    virtual_params_ = _stored("_virtual_params_", dict)
-    initialized_ = _stored("_initialized_")
-    classes_ = _stored("classes_", message="is not fitted: call fit first")
-
-    def _get_param_names(self):
-        # skorch lists its private `_params_to_validate` too; it must not travel through clone.
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return "classes_" in self.__dict__ and self.initialized_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
