@@ -825,6 +825,8 @@ def markdown(report: dict) -> str:
     times("Predict time (median seconds per test part)", "predict_s")
     lines += ["", "## Targets of issue 26 (for `skspectra`, the default)", ""]
     lines += evaluate_targets(report)
+    if report.get("notes"):
+        lines += ["", "## Notes on this run", ""] + [f"- {note}" for note in report["notes"]]
     lines += ["", "## Where skspectra (default) is behind, by mean accuracy", ""]
     behind = behind_lines(report)
     lines += behind or ["- nowhere in this table (or the default was not run)."]
@@ -881,11 +883,11 @@ def markdown(report: dict) -> str:
         end = inv.get("load_end")
         lines.append(
             f"- `python -m benchmarks.accuracy {' '.join(inv['argv'])}`: started {inv['started']}, "
-            f"{'finished ' + inv['finished'] if inv.get('finished') else '**did not finish**'}; "
+            f"{_ending(inv)}; "
             f"{m['cpu']}, {m['usable_cores']} usable cores, {inv['threads']} thread(s); load "
             f"average (1/5/15 min) {_load(inv['load_start'])} at the start, "
             f"{_load(end) if end else '-'} at the end; code {inv['code']['head']}, classifier "
-            f"{inv['code']['classifier_commit']}"
+            f"{_short(inv['code']['classifier_commit'])}"
             + (
                 f" (uncommitted: {inv['code']['skspectra_uncommitted']})"
                 if inv["code"].get("skspectra_uncommitted")
@@ -923,6 +925,19 @@ _SHOWN_PARAMS = (
     "mixup",
     "n_networks",
 )
+
+
+def _ending(inv: dict) -> str:
+    if inv.get("finished"):
+        return f"finished {inv['finished']}"
+    if inv.get("load_end"):
+        return "**stopped before the end** (interrupted)"
+    return "**unfinished at its last save** (still running, or killed)"
+
+
+def _short(text: str | None, width: int = 90) -> str:
+    text = text or "?"
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _load(values) -> str:
@@ -1104,6 +1119,11 @@ def parser() -> argparse.ArgumentParser:
         help="merge another run's accuracy.json (same protocol) into <out-dir>'s; run nothing",
     )
     p.add_argument(
+        "--note",
+        action="append",
+        help="replace the notes of <out-dir>/accuracy.json (repeat for several; runs nothing)",
+    )
+    p.add_argument(
         "--render-only",
         action="store_true",
         help="rewrite accuracy.md and accuracy.png from <out-dir>/accuracy.json; run nothing",
@@ -1122,6 +1142,12 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"--merge-from {path}: no such file, skipped", flush=True)
                     continue
                 report = merge(report, json.loads(Path(path).read_text()))
+            _write_text(args.out_dir / "accuracy.json", json.dumps(report, indent=1) + "\n")
+        args.render_only = True
+    if args.note:
+        with locked(args.out_dir):
+            report = json.loads((args.out_dir / "accuracy.json").read_text())
+            report["notes"] = list(args.note)
             _write_text(args.out_dir / "accuracy.json", json.dumps(report, indent=1) + "\n")
         args.render_only = True
     if args.render_only:

@@ -162,6 +162,8 @@ def test_the_accuracy_benchmark_writes_json_markdown_and_figure_and_renders_agai
     theirs = json.loads((other / "accuracy.json").read_text())["invocations"][0]["id"]
     assert merged["results"]["coffee"]["1nn"]["invocation"] == theirs
     assert len(merged["invocations"]) == 3 and "asteroid" in merged["results"]
+    main(["--out-dir", str(out), "--note", "Rock not run: out of time."])
+    assert "- Rock not run: out of time." in (out / "accuracy.md").read_text()
 
 
 def test_the_cnn_methods_share_the_default_flux_scaler_and_take_the_resample_as_seed():
