@@ -666,8 +666,10 @@ def evaluate_targets(report: dict) -> list[str]:
     ]
     lines.append(
         "- Mean accuracy >= MiniRocket's on >= 5 of the 6 UCR sets: "
-        f"{verdict(count_verdict(len(wins), len(pairs), 6, 5))} ({len(wins)} of "
-        f"{len(pairs)} measured" + (": " + ", ".join(wins) if wins else "") + ")."
+        f"{verdict(count_verdict(len(wins), len(pairs), 6, 5))} (at or above on "
+        f"{len(wins)} of the {len(pairs)} sets measured"
+        + (": " + ", ".join(wins) if wins else "")
+        + ")."
     )
     hc2 = [d for d in measured if d in HC2_MEAN30]
     above = [
@@ -675,8 +677,10 @@ def evaluate_targets(report: dict) -> list[str]:
     ]
     lines.append(
         "- Mean accuracy >= published HC2 mean-over-30 on >= 3 of the 6: "
-        f"{verdict(count_verdict(len(above), len(hc2), 6, 3))} ({len(above)} of {len(hc2)} "
-        "measured" + (": " + ", ".join(above) if above else "") + ")."
+        f"{verdict(count_verdict(len(above), len(hc2), 6, 3))} (at or above on "
+        f"{len(above)} of the {len(hc2)} sets measured"
+        + (": " + ", ".join(above) if above else "")
+        + ")."
     )
     ast = _summary(report, "asteroid", "skspectra")
     ok = None if ast is None else ast["macro_f1"]["mean"] >= 0.85
