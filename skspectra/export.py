@@ -34,8 +34,7 @@ __all__ = ["to_onnx"]
 
 _EXTRA = 'pip install "skspectra[onnx]"'
 
-# One export at a time in a process: both exporters trace under plain_layout(), a process-wide
-# switch, and change the process's warning filters.
+# One export at a time in a process: the exporters change the process's warning filters.
 _EXPORTING = threading.Lock()
 
 
@@ -231,7 +230,7 @@ def runtime_graph(model) -> bytes:
         _, clf, graph = _probability_graph(model)
         buffer = io.BytesIO()
         try:
-            with _EXPORTING, warnings.catch_warnings(), plain_layout(), torch.no_grad():
+            with _EXPORTING, warnings.catch_warnings(), plain_layout(graph), torch.no_grad():
                 warnings.filterwarnings(
                     "ignore", message="You are using the legacy TorchScript-based ONNX export"
                 )
@@ -337,7 +336,7 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
     registration.setLevel(logging.ERROR)
     try:
         # The (N, C, L) layout: its graph of 1-D convolutions, batch norm folded into them.
-        with _EXPORTING, warnings.catch_warnings(), plain_layout():
+        with _EXPORTING, warnings.catch_warnings(), plain_layout(graph):
             warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.|copyreg")
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.")
             program = torch.onnx.export(

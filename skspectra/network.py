@@ -125,29 +125,31 @@ def _channels_last(x: torch.Tensor) -> bool:
     forward and backward: in a training step of the seed network at batch 160 these conversions
     took 45 % of oneDNN's time. A map of height 1 in PyTorch's channels-last layout (positions
     outer, channels inner) is convolved as it is (0.8 % of the time in conversions; the step
-    1.4x faster). Other devices keep the plain 1-D layout, as does :func:`plain_layout`.
+    1.4x faster). Other devices keep the plain 1-D layout, as does a network under
+    :func:`plain_layout`.
     """
-    return x.device.type == "cpu" and not _plain_layout
-
-
-_plain_layout = False
+    return x.device.type == "cpu"
 
 
 @contextlib.contextmanager
-def plain_layout() -> Iterator[None]:
-    """Within the block, :class:`SpectrumResNet` runs on ``(N, C, L)`` maps on every device.
+def plain_layout(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, the :class:`SpectrumResNet` networks in ``module`` run on ``(N, C, L)``
+    maps on every device; other networks, and other threads' predictions, are untouched.
 
     For tracing and export: the ONNX graph of the plain layout has 1-D convolutions with the
     batch normalisation folded into them, which ONNX Runtime runs faster than the channels-last
     graph with its transposes (295-351 against 213 spectra/s at batch 32, measured).
-    ``to_onnx`` and the ONNX Runtime backend's export use it.
+    ``to_onnx`` and the ONNX Runtime backend's export use it on their own copy of the network.
     """
-    global _plain_layout
-    before, _plain_layout = _plain_layout, True
+    networks = [m for m in module.modules() if isinstance(m, SpectrumResNet)]
+    before = [net.plain_layout for net in networks]
+    for net in networks:
+        net.plain_layout = True
     try:
-        yield
+        yield module
     finally:
-        _plain_layout = before
+        for net, value in zip(networks, before, strict=True):
+            net.plain_layout = value
 
 
 def _conv(conv: nn.Module, h: torch.Tensor) -> torch.Tensor:
@@ -346,6 +348,9 @@ class SpectrumResNet(nn.Module):
     torch.Size([2, 4])
     """
 
+    #: Run the blocks on ``(N, C, L)`` maps even on the CPU (set by :func:`plain_layout`).
+    plain_layout = False
+
     def __init__(
         self,
         n_classes: int,
@@ -425,7 +430,7 @@ class SpectrumResNet(nn.Module):
         3e-6 in this layout), which cost accuracy (UCR Strawberry 0.945 against 0.959 over twelve
         paired seeds; the synthetic survey 0.907 against 0.929 over three).
         """
-        if not _channels_last(x) or any(
+        if self.plain_layout or not _channels_last(x) or any(
             isinstance(m, DilatedBlock) and m.norms is not None for m in self.features
         ):
             return self.features(x)

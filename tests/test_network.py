@@ -378,17 +378,20 @@ def test_training_gradients_with_batch_norm_are_as_accurate_as_float32_allows():
 
 def test_plain_layout_runs_the_blocks_on_n_c_l_maps_within_its_block_only():
     net = SpectrumResNet(3, 64, filters=(4, 8), norm=None).eval()
+    other = SpectrumResNet(3, 64, filters=(4, 8), norm=None).eval()
     seen = []
-    net.features[0].register_forward_hook(lambda m, i, o: seen.append(o.dim()))
+    for m in (net, other):
+        m.features[0].register_forward_hook(lambda m, i, o: seen.append(o.dim()))
     x = torch.randn(2, 1, 64)
     with torch.no_grad():
-        with plain_layout():
+        with plain_layout(net):
             plain = net(x)
-            with plain_layout():  # nested: the outer block still holds after the inner one
+            with plain_layout(net):  # nested: the outer block still holds after the inner one
                 pass
             net(x)
+            other(x)  # another network (another thread's model, say) is untouched
         cpu = net(x)
-    assert seen == [3, 3, 4]
+    assert seen == [3, 3, 4, 4]
     torch.testing.assert_close(plain, cpu)
 
 
