@@ -597,6 +597,7 @@ def cmd_evaluate(args) -> int:
         from .plotting import plot_attributions
 
         X, y = np.asarray(data.X), np.asarray(data.y)
+
         def explain(path: Path) -> None:
             plot_attributions(model, X, y, path, wavelength=grid)
 

@@ -430,8 +430,10 @@ class SpectrumResNet(nn.Module):
         3e-6 in this layout), which cost accuracy (UCR Strawberry 0.945 against 0.959 over twelve
         paired seeds; the synthetic survey 0.907 against 0.929 over three).
         """
-        if self.plain_layout or not _channels_last(x) or any(
-            isinstance(m, DilatedBlock) and m.norms is not None for m in self.features
+        if (
+            self.plain_layout
+            or not _channels_last(x)
+            or any(isinstance(m, DilatedBlock) and m.norms is not None for m in self.features)
         ):
             return self.features(x)
         h = channels_last_map(x)

@@ -57,9 +57,7 @@ def resolve_class_fractions(
     return fractions / fractions.sum()
 
 
-def _batch_counts(
-    fractions: np.ndarray, batch_size: int, rng: np.random.Generator
-) -> np.ndarray:
+def _batch_counts(fractions: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
     """Members of each class in one batch: ``fraction * batch_size`` in expectation, summing to
     ``batch_size`` exactly.
 
