@@ -277,3 +277,100 @@ def test_files_that_miss_the_grid_are_refused_with_both_ranges(tmp_path):
     assert spectra.ids.tolist() == ["b"] and np.isfinite(spectra.X).all()
     # A grid both cover: both read.
     assert read_fits(tmp_path, wavelength=grid[:-50], fill_value=None).X.shape == (2, 670)
+
+
+# --------------------------------------------------------------------------------------------
+# SDSS spPlate: one spectrum per fibre
+# --------------------------------------------------------------------------------------------
+
+PLATE_FIBERS = 4
+
+
+def plate_file(path, n_fibers=PLATE_FIBERS, plugmap=True):
+    """The layout of SDSS spPlate files: fluxes (one row per fibre) in the primary image on the
+    COEFF0/COEFF1 grid, inverse variances in HDU 1, the and-mask in HDU 2, the or-mask and the
+    dispersion in HDUs 3-4, the plug map in HDU 5 and the sky in HDU 6. Fibre k's line is at
+    H-alpha times (1 + k / 100); fibre 2 has the bad pixels, fibre 3 no good pixel at all."""
+    wl = true_loglinear()
+    flux = np.empty((n_fibers, N), np.float32)
+    ivar = np.ones((n_fibers, N), np.float32)
+    mask = np.zeros((n_fibers, N), np.int32)
+    for k in range(n_fibers):
+        flux[k] = 2.0 + 40.0 * np.exp(-0.5 * ((wl - LINE * (1 + k / 100)) / 2.0) ** 2)
+    flux[1], ivar[1], mask[1] = with_bad_pixels(flux[1].astype(np.float64))
+    ivar[2] = 0.0
+    header = fits.Header(
+        {"TELESCOP": "SDSS 2.5-M", "PLATEID": 3586, "MJD": 55181, "CLASS": "PLATE"}
+    )
+    header["COEFF0"], header["COEFF1"] = LOG_START, LOG_STEP
+    hdus = [
+        fits.PrimaryHDU(flux, header),
+        fits.ImageHDU(ivar),
+        fits.ImageHDU(mask),
+        fits.ImageHDU(mask | 2),
+        fits.ImageHDU(np.ones_like(flux)),
+    ]
+    if plugmap:
+        fibers = np.arange(1, n_fibers + 1, dtype=np.int32)
+        objtype = np.resize(["QSO", "GALAXY", "SKY", "SPECTROPHOTO_STD"], n_fibers)
+        hdus.append(
+            fits.BinTableHDU.from_columns(
+                [
+                    fits.Column(name="FIBERID", format="J", array=fibers),
+                    fits.Column(name="OBJTYPE", format="16A", array=objtype),
+                ]
+            )
+        )
+    hdus.append(fits.ImageHDU(np.zeros_like(flux)))  # HDU 6: the sky (or 5 without a plug map)
+    fits.HDUList(hdus).writeto(path)
+    return wl
+
+
+def test_plate_fibres_are_spectra_of_their_own_with_wavelengths_and_bad_pixels(tmp_path):
+    wl = plate_file(tmp_path / "spPlate-3586-55181.fits")
+    with pytest.warns(UserWarning, match="skipped 1 of 4 spectra"):
+        spectra = read_fits(tmp_path, label_key="OBJTYPE", on_error="skip")
+    # Fibre 3 has no good pixel: dropped on its own, with the file and the fibre named.
+    assert spectra.ids.tolist() == [
+        "spPlate-3586-55181-0001",
+        "spPlate-3586-55181-0002",
+        "spPlate-3586-55181-0004",
+    ]
+    assert "fibre 3: only 0 of 3000 pixels are good" in spectra.skipped["spPlate-3586-55181-0003"]
+    assert spectra.y.tolist() == ["QSO", "GALAXY", "SPECTROPHOTO_STD"]
+    assert np.abs(spectra.wavelength - wl).max() < 0.01
+    assert spectra.meta["layout"].tolist() == ["sdss-plate"] * 3
+    assert spectra.meta["medium"].tolist() == ["vacuum"] * 3
+    assert spectra.meta["n_bad"].tolist() == [0, len(BAD), 0]
+    # Each fibre's own line, where it was written.
+    for row, k in zip(range(3), (0, 1, 3), strict=True):
+        assert abs(wl[np.argmax(spectra.X[row])] - LINE * (1 + k / 100)) < 2.0
+    # The bad pixels of fibre 2 are filled from their neighbours: no 1e4, no NaN.
+    assert np.isfinite(spectra.X).all() and spectra.X[1].max() < 50.0
+    for b in BAD:
+        assert spectra.X[1, b] <= spectra.X[1, [b - 2, b + 2]].max() + 1e-3
+        assert spectra.meta["ivar"][1, b] == 0.0
+    with pytest.raises(ValueError, match=r"spPlate-3586-55181.fits fibre 3: only 0 of 3000"):
+        read_fits(tmp_path)
+
+
+def test_plate_fibres_resampled_and_read_one_by_one(tmp_path):
+    wl = plate_file(tmp_path / "spPlate-1-2.fits", plugmap=False)
+    grid = np.arange(6400.0, 6900.0, 10.0)
+    with pytest.warns(UserWarning, match="skipped 1 of 4 spectra"):
+        spectra = read_fits(tmp_path / "spPlate-1-2.fits", wavelength=grid, on_error="skip")
+    assert spectra.X.shape == (3, len(grid)) and spectra.ids[-1] == "spPlate-1-2-0004"
+    # Flux conserved: each line's flux above the continuum, 40 * 2 * sqrt(2 pi).
+    assert_allclose(np.sum((spectra.X - 2.0) * 10.0, axis=1), 40 * 2 * np.sqrt(2 * np.pi), 1e-3)
+    # Without a plug map: labels from the primary header, the same for every fibre.
+    with pytest.warns(UserWarning, match="skipped 1 of 4 spectra"):
+        labelled = read_fits(tmp_path, label_key="CLASS", on_error="skip")
+    assert labelled.y.tolist() == ["PLATE"] * 3
+    one = read_fits_spectrum(tmp_path / "spPlate-1-2.fits", fiber=2)
+    assert np.abs(one.wavelength - wl).max() < 0.01
+    assert one.meta["fiber"] == 2 and one.meta["n_bad"] == len(BAD)
+    with pytest.raises(ValueError, match=r"spPlate file of 4 spectra \(fibres 1 to 4\): pass"):
+        read_fits_spectrum(tmp_path / "spPlate-1-2.fits")
+    # A LAMOST DR1-DR4 image (5 rows, COEFF0, no second image) is still one spectrum.
+    lamost_image_file(tmp_path / "lamost.fits")
+    assert read_fits_spectrum(tmp_path / "lamost.fits").meta["layout"] == "lamost-image"

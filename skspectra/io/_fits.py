@@ -1,10 +1,11 @@
-"""FITS files of one spectrum each (SDSS, LAMOST, 1-D WCS images), put on one wavelength grid.
+"""Spectra in FITS files (SDSS, LAMOST, 1-D WCS images), put on one wavelength grid.
 
 Each file is read with astropy into its wavelengths (in Angstrom, whatever its unit), fluxes and,
-where the layout has them, inverse variances and masks. Bad pixels are interpolated over and
-counted; :func:`read_fits` then resamples every spectrum onto one grid, flux-conserving
+where the layout has them, inverse variances and masks; most layouts hold one spectrum per file,
+an SDSS ``spPlate`` one per fibre. Bad pixels are interpolated over and counted; :func:`read_fits`
+then resamples every spectrum onto one grid, flux-conserving
 (:func:`~skspectra.resampling.resample_spectra`), and :func:`read_fits_spectrum` returns one
-file's spectrum on its own grid.
+spectrum on its own grid.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 
 # Rows of the primary image of LAMOST DR1-DR4 low-resolution files, in the survey's order.
 _LAMOST_ROWS = ("flux", "ivar", "wavelength", "andmask", "ormask")
+# SDSS spPlate files: fluxes in the primary image, then these images of the same shape.
+_PLATE_IVAR_HDU, _PLATE_ANDMASK_HDU = 1, 2
+_PLATE_PLUGMAP_HDU = 5  # the plug map: one table row per fibre, FIBERID among its columns
 # Column names of spectrum tables, lower case, in order of preference.
 _IVAR_COLUMNS = ("ivar", "invvar", "inverse_variance")
 _MASK_COLUMNS = ("and_mask", "andmask")
@@ -53,8 +57,8 @@ class FitsSpectrum(NamedTuple):
     good : ndarray of shape (n_pixels,), bool
         False at bad pixels: non-finite flux, ``ivar`` 0 or not finite, non-zero and-mask.
     meta : dict
-        ``layout`` ("sdss-table", "lamost-table", "lamost-image" or "wcs1d"), ``medium``
-        ("air", "vacuum" or "unknown": wavelengths are never converted between them),
+        ``layout`` ("sdss-table", "sdss-plate", "lamost-table", "lamost-image" or "wcs1d"),
+        ``medium`` ("air", "vacuum" or "unknown": wavelengths are never converted between them),
         ``unit`` (the file's wavelength unit), ``n_bad`` (bad pixels interpolated over).
     """
 
@@ -77,7 +81,7 @@ def read_fits(
     on_error: OnError = "raise",
     min_good: float = 0.5,
 ) -> Spectra:
-    """Read one-spectrum-per-file FITS files and put them on one wavelength grid.
+    """Read the spectra of FITS files and put them on one wavelength grid.
 
     Needs astropy (``pip install "skspectra[fits]"``). These layouts are understood (see
     :func:`read_fits_spectrum` for the details):
@@ -85,6 +89,11 @@ def read_fits(
     - **SDSS** ``spec-*.fits`` and other spectrum tables: the HDU named ``COADD``, else the
       first binary table, with ``flux``, ``loglam`` (log10 of the wavelength) or
       ``wavelength``, ``ivar`` and ``and_mask`` columns (names in any case).
+    - **SDSS** ``spPlate-*.fits``, one spectrum per fibre: a primary image of fluxes, one row
+      per fibre, with the log-linear grid of ``COEFF0``/``COEFF1``; the inverse variances in
+      HDU 1, the and-mask in HDU 2 and the plug map (a table, ``FIBERID`` per row) in HDU 5.
+      Each fibre's id is the file's followed by its fibre number, e.g.
+      ``spPlate-3586-55181-0042``.
     - **LAMOST DR5 and later** (low resolution): a binary table of one row whose cells are the
       arrays ``FLUX``, ``IVAR``, ``WAVELENGTH``, ``ANDMASK`` and ``ORMASK``.
     - **LAMOST DR1-DR4**: a primary image of 5 rows (flux, inverse variance, wavelength,
@@ -116,8 +125,10 @@ def read_fits(
         takes NaN for bad pixels and fills them from their neighbours.
     label_key : str, default=None
         Read a label per file: the primary header keyword of this name (LAMOST: ``"CLASS"``), or
-        else the column of this name in a one-row table (SDSS: ``"CLASS"`` in ``SPECOBJ``).
-        None returns ``y=None``. Labels are returned as written (e.g. "STAR", not "star").
+        else the column of this name in a one-row table (SDSS: ``"CLASS"`` in ``SPECOBJ``). The
+        fibres of an spPlate file take theirs from the plug map's column of this name (e.g.
+        ``"OBJTYPE"``), else from the primary header. None returns ``y=None``. Labels are
+        returned as written (e.g. "STAR", not "star").
     labels : collection of str, default=None
         The allowed labels when ``label_key`` is given; any other label is an error.
     n_jobs : int, default=None
@@ -127,7 +138,7 @@ def read_fits(
     on_error : {"raise", "skip"}, default="raise"
         What to do with a file that cannot be used (unreadable, no flux or wavelength found,
         wavelengths not monotonic, too few good pixels, missing or unknown label, duplicated
-        id).
+        id); of an spPlate file, each fibre is kept or dropped on its own.
     min_good : float, default=0.5
         The least fraction of good pixels (finite flux, ``ivar`` > 0, and-mask 0) a file must
         have; a file with fewer is a problem that names it.
@@ -135,8 +146,9 @@ def read_fits(
     Returns
     -------
     Spectra
-        ``X`` float32 of shape (n_files, n_points), ``y`` the labels or None, ``ids`` the file
-        names without their FITS suffix and ``wavelength`` the grid (float64, Angstrom). Its
+        ``X`` float32 of shape (n_spectra, n_points), one row per file (per fibre of an spPlate
+        file), ``y`` the labels or None, ``ids`` the file names without their FITS suffix (and
+        the fibre number) and ``wavelength`` the grid (float64, Angstrom). Its
         attribute ``meta`` is a dict of arrays, one entry per spectrum kept: ``layout``,
         ``medium`` ("air", "vacuum" or "unknown"), ``unit`` (of the file), ``n_bad`` (bad
         pixels interpolated over) and ``ivar`` (n_files, n_points) float32, the inverse
@@ -190,13 +202,14 @@ def read_fits(
             raise ValueError("wavelength must be strictly increasing: sort it, e.g. np.sort(wl)")
     del fits  # imported only to fail early and clearly; the workers import it again
 
-    ids = np.array([_fits_id(p) for p in paths], dtype=str)
     workers = joblib.effective_n_jobs(-1 if n_jobs is None else n_jobs)
     if len(paths) < _MIN_PARALLEL // 10:  # a FITS file takes ~10 times longer than a text file
         workers = 1
     step = _chunk_size(len(paths), workers) if workers > 1 else _MAX_CHUNK
     starts = range(0, len(paths), step)
     chunks = [([os.fspath(p) for p in paths[s : s + step]], label_key, min_good) for s in starts]
+    ids: list[str] = []
+    where: list[str] = []  # the file, and the fibre of a plate, for messages
     read: list[tuple[FitsSpectrum, str | None] | str] = []
     for part in _map_chunks(
         _read_fits_chunk,
@@ -206,7 +219,10 @@ def read_fits(
         total=len(paths),
         desc="reading FITS",
     ):
-        read.extend(part)
+        for entry_id, entry_where, item in part:
+            ids.append(entry_id)
+            where.append(entry_where)
+            read.append(item)
 
     problems = {i: item for i, item in enumerate(read) if isinstance(item, str)}
     good = [i for i in range(len(read)) if i not in problems]
@@ -217,13 +233,13 @@ def read_fits(
             other = read[i][0].wavelength
             if other.shape != grid.shape or not np.allclose(other, grid, rtol=1e-7, atol=0):
                 raise ValueError(
-                    f"{paths[first]} and {paths[i]} have different wavelength grids "
+                    f"{where[first]} and {where[i]} have different wavelength grids "
                     f"({_describe_grid(grid)} vs {_describe_grid(other)}): pass wavelength= the "
                     "grid to resample onto, e.g. np.linspace(3700, 9100, 2600)"
                 )
     n_points = 0 if grid is None else len(grid)
-    X = np.zeros((len(paths), n_points), dtype=np.float32)
-    ivar = np.full((len(paths), n_points), np.nan, dtype=np.float32)
+    X = np.zeros((len(read), n_points), dtype=np.float32)
+    ivar = np.full((len(read), n_points), np.nan, dtype=np.float32)
     meta: dict[str, list] = {"layout": [], "medium": [], "unit": [], "n_bad": []}
     for i in range(len(read)):
         if i in problems:
@@ -239,7 +255,7 @@ def read_fits(
             wl = spectrum.wavelength
             if fill_value is None and not _covers(wl, grid):
                 problems[i] = (
-                    f"{paths[i]}: covers {wl[0]:.6g} to {wl[-1]:.6g} Angstrom, but the grid needs "
+                    f"{where[i]}: covers {wl[0]:.6g} to {wl[-1]:.6g} Angstrom, but the grid needs "
                     f"{grid[0]:.6g} to {grid[-1]:.6g}: leave the file out, or pass a fill_value"
                 )
                 continue
@@ -253,7 +269,7 @@ def read_fits(
                     fill_value=fill_value,
                 )
             except ValueError as exc:
-                problems[i] = f"{paths[i]}: {exc}"
+                problems[i] = f"{where[i]}: {exc}"
                 continue
             X[i], row_ivar = out.flux, out.ivar
         if row_ivar is not None:
@@ -261,12 +277,13 @@ def read_fits(
     y = None
     if label_key is not None:
         y = np.array(["" if i in problems else str(read[i][1]) for i in range(len(read))])
-    rows = {i: str(paths[i]) for i in range(len(paths))}
-    for row, message in _label_problems(y, ids, labels, rows).items():
+    ids_array = np.array(ids, dtype=str)
+    rows = dict(enumerate(where))
+    for row, message in _label_problems(y, ids_array, labels, rows).items():
         problems.setdefault(row, message)
     hint = _LABEL_HINT if labels is not None else ""
-    keep, skipped = _handle_problems(problems, ids, on_error, source="FITS files", hint=hint)
-    spectra = Spectra(_take(X, keep), _take(y, keep), _take(ids, keep), grid, skipped)
+    keep, skipped = _handle_problems(problems, ids_array, on_error, source="FITS files", hint=hint)
+    spectra = Spectra(_take(X, keep), _take(y, keep), _take(ids_array, keep), grid, skipped)
     spectra.meta = {key: _take(np.asarray(value), keep) for key, value in meta.items()}
     spectra.meta["ivar"] = _take(ivar, keep)
     return spectra
@@ -278,8 +295,10 @@ def _covers(wl: np.ndarray, grid: np.ndarray) -> bool:
     return bool(1.5 * wl[0] - 0.5 * wl[1] <= grid[0] and grid[-1] <= 1.5 * wl[-1] - 0.5 * wl[-2])
 
 
-def read_fits_spectrum(path: PathLike, *, min_good: float = 0.0) -> FitsSpectrum:
-    """Read the spectrum of one FITS file on its own grid, in Angstrom, bad pixels filled.
+def read_fits_spectrum(
+    path: PathLike, *, min_good: float = 0.0, fiber: int | None = None
+) -> FitsSpectrum:
+    """Read one spectrum of a FITS file on its own grid, in Angstrom, bad pixels filled.
 
     Parameters
     ----------
@@ -288,18 +307,21 @@ def read_fits_spectrum(path: PathLike, *, min_good: float = 0.0) -> FitsSpectrum
     min_good : float, default=0.0
         The least fraction of good pixels; a file with fewer raises. At least one good pixel is
         always needed.
+    fiber : int, default=None
+        The fibre to read of an SDSS spPlate file (its ``FIBERID`` in the plug map, from 1);
+        ignored for files of one spectrum. A plate needs it.
 
     Returns
     -------
     FitsSpectrum
-        ``(wavelength, flux, ivar, good, meta)``.
+        ``(wavelength, flux, ivar, good, meta)``; ``meta`` of a fibre also holds ``fiber``.
 
     Raises
     ------
     ValueError
         If the file holds no spectrum in a known layout, its wavelengths are not monotonic or
-        their unit is not a length, or too few of its pixels are good. The message names the
-        file.
+        their unit is not a length, or too few of its pixels are good; if it is a plate and
+        ``fiber`` is missing or not one of its fibres. The message names the file.
 
     Examples
     --------
@@ -319,7 +341,16 @@ def read_fits_spectrum(path: PathLike, *, min_good: float = 0.0) -> FitsSpectrum
     path = _existing_file(path, "FITS file")
     try:
         with fits.open(path, memmap=False) as hdus:
-            return _read_spectrum(hdus, fits, min_good)
+            if not _is_plate(hdus, fits):
+                return _read_spectrum(hdus, fits, min_good)
+            fibers, raw = _plate_spectra(hdus, fits)
+            if fiber not in fibers.tolist():
+                listed = f"{fibers[0]} to {fibers[-1]}" if len(fibers) else "none"
+                raise _BadSpectrum(
+                    f"is an SDSS spPlate file of {len(fibers)} spectra (fibres {listed}): pass "
+                    f"fiber= one of them (got {fiber!r}), or read them all with read_fits"
+                )
+            return _checked_spectrum(raw(fibers.tolist().index(fiber)), min_good)
     except _BadSpectrum as exc:
         raise ValueError(f"{path}: {exc}") from None
 
@@ -371,23 +402,30 @@ class _BadSpectrum(Exception):
     """A FITS file that holds no usable spectrum; the message says why."""
 
 
-def _read_fits_chunk(
-    paths: Sequence[str], label_key: str | None, min_good: float
-) -> list[tuple[FitsSpectrum, str | None] | str]:
-    """Read some FITS files (runs in a worker): (spectrum, label) or a problem each."""
+_Entry = tuple[str, str, "tuple[FitsSpectrum, str | None] | str"]
+
+
+def _read_fits_chunk(paths: Sequence[str], label_key: str | None, min_good: float) -> list[_Entry]:
+    """Read some FITS files (runs in a worker): per spectrum, its id, where it is (the file, and
+    the fibre of a plate) and (spectrum, label) or a problem."""
     fits = _import_fits()
-    out: list[tuple[FitsSpectrum, str | None] | str] = []
+    out: list[_Entry] = []
     for path in paths:
+        file_id = _fits_id(Path(path))
         try:
             with fits.open(path, memmap=False) as hdus:
+                if _is_plate(hdus, fits):
+                    out.extend(_plate_entries(hdus, fits, path, file_id, label_key, min_good))
+                    continue
                 spectrum = _read_spectrum(hdus, fits, min_good)
                 label = _fits_label(hdus, label_key, fits) if label_key is not None else None
-            out.append((spectrum, label))
+            out.append((file_id, path, (spectrum, label)))
         except _BadSpectrum as exc:
-            out.append(f"{path}: {exc}")
+            out.append((file_id, path, f"{path}: {exc}"))
         except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
             # astropy raises all of these on truncated or malformed files.
-            out.append(f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})")
+            message = f"{path}: not a readable FITS file ({type(exc).__name__}: {exc})"
+            out.append((file_id, path, message))
     return out
 
 
@@ -397,7 +435,11 @@ def _read_fits_chunk(
 
 
 def _read_spectrum(hdus: Any, fits: Any, min_good: float) -> FitsSpectrum:
-    raw = _raw_spectrum(hdus, fits)
+    return _checked_spectrum(_raw_spectrum(hdus, fits), min_good)
+
+
+def _checked_spectrum(raw: tuple, min_good: float) -> FitsSpectrum:
+    """Wavelengths made increasing, bad pixels found, counted and filled."""
     wl, flux, ivar, mask, meta = raw
     if wl.shape != flux.shape or flux.ndim != 1:
         raise _BadSpectrum(f"{wl.shape} wavelengths for {flux.shape} flux values")
@@ -447,6 +489,89 @@ def _raw_spectrum(hdus: Any, fits: Any):
     raise _BadSpectrum(
         "no spectrum found: expected an image with a wavelength WCS (LAMOST DR1-4, wcs1d) or a "
         "binary table with flux and loglam/wavelength columns (SDSS COADD, LAMOST DR5+)"
+    )
+
+
+def _is_plate(hdus: Any, fits: Any) -> bool:
+    """Whether the file is an SDSS spPlate: a 2-D primary image of fluxes on a COEFF0/COEFF1 grid
+    and, in HDU 1, inverse variances of the same shape (LAMOST DR1-DR4 files, 2-D with COEFF0
+    too, have no second image)."""
+    primary = hdus[0]
+    if primary.header.get("NAXIS") != 2 or "COEFF0" not in primary.header:
+        return False
+    if len(hdus) <= _PLATE_IVAR_HDU or not isinstance(hdus[_PLATE_IVAR_HDU], fits.ImageHDU):
+        return False
+    return hdus[_PLATE_IVAR_HDU].shape == primary.shape
+
+
+def _plate_spectra(hdus: Any, fits: Any):
+    """The fibre numbers of a plate, and a function giving the raw spectrum of its k-th row."""
+    primary = hdus[0]
+    flux = np.asarray(primary.data, dtype=np.float64)
+    n_fibers, n_pixels = flux.shape
+    wl = _header_wavelength(primary.header, n_pixels)
+    ivar = np.asarray(hdus[_PLATE_IVAR_HDU].data, dtype=np.float64)
+    mask = None
+    if len(hdus) > _PLATE_ANDMASK_HDU:
+        hdu = hdus[_PLATE_ANDMASK_HDU]
+        if isinstance(hdu, fits.ImageHDU) and hdu.shape == primary.shape:
+            mask = np.asarray(hdu.data)
+    fibers = np.arange(1, n_fibers + 1)
+    plugmap = _plugmap(hdus, fits)
+    if plugmap is not None and len(plugmap.data) == n_fibers:
+        names = {name.upper(): name for name in plugmap.columns.names}
+        if "FIBERID" in names:
+            fibers = np.asarray(plugmap.data[names["FIBERID"]], dtype=np.int64)
+    meta = {"layout": "sdss-plate", "medium": _medium(primary.header, "vacuum"), "unit": "Angstrom"}
+
+    def raw(k: int):
+        row_mask = None if mask is None else mask[k]
+        return wl, flux[k], ivar[k], row_mask, {**meta, "fiber": int(fibers[k])}
+
+    return fibers, raw
+
+
+def _plugmap(hdus: Any, fits: Any) -> Any:
+    """The plug map of a plate: HDU 5 if it is a table, else a table named PLUGMAP."""
+    if len(hdus) > _PLATE_PLUGMAP_HDU and isinstance(hdus[_PLATE_PLUGMAP_HDU], fits.BinTableHDU):
+        return hdus[_PLATE_PLUGMAP_HDU]
+    return next(
+        (h for h in hdus if isinstance(h, fits.BinTableHDU) and h.name.upper() == "PLUGMAP"), None
+    )
+
+
+def _plate_entries(
+    hdus: Any, fits: Any, path: str, file_id: str, label_key: str | None, min_good: float
+) -> list[_Entry]:
+    """Each fibre of a plate as a spectrum of its own, its bad pixels filled as in the other
+    layouts; a fibre with too few good pixels is a problem of that fibre alone."""
+    fibers, raw = _plate_spectra(hdus, fits)
+    labels = None if label_key is None else _plate_labels(hdus, fits, label_key, len(fibers))
+    out: list[_Entry] = []
+    for k, fiber in enumerate(fibers.tolist()):
+        entry_id, where = f"{file_id}-{fiber:04d}", f"{path} fibre {fiber}"
+        try:
+            spectrum = _checked_spectrum(raw(k), min_good)
+        except _BadSpectrum as exc:
+            out.append((entry_id, where, f"{where}: {exc}"))
+            continue
+        out.append((entry_id, where, (spectrum, None if labels is None else labels[k])))
+    return out
+
+
+def _plate_labels(hdus: Any, fits: Any, key: str, n_fibers: int) -> list[str]:
+    """The plug map's column ``key`` per fibre (case ignored), else the primary header's."""
+    plugmap = _plugmap(hdus, fits)
+    if plugmap is not None and len(plugmap.data) == n_fibers:
+        names = {name.lower(): name for name in plugmap.columns.names}
+        if key.lower() in names:
+            values = plugmap.data[names[key.lower()]]
+            return [(v.decode() if isinstance(v, bytes) else str(v)).strip() for v in values]
+    if key in hdus[0].header:
+        return [str(hdus[0].header[key]).strip()] * n_fibers
+    raise _BadSpectrum(
+        f"has no {key!r} column in its plug map (HDU {_PLATE_PLUGMAP_HDU}) nor primary header "
+        "keyword for the fibres' labels"
     )
 
 
