@@ -98,6 +98,7 @@ SEED_NOTE = (
 )
 METHOD_NAMES = (
     "skspectra",
+    "skspectra-x5",
     "seed",
     "logreg",
     "rf",
@@ -107,7 +108,7 @@ METHOD_NAMES = (
     "mr-hydra",
     "quant",
 )
-CNN_METHODS = ("skspectra", "seed")
+CNN_METHODS = ("skspectra", "skspectra-x5", "seed")
 AEON_METHODS = ("minirocket", "hydra", "mr-hydra", "quant")
 
 
@@ -411,6 +412,18 @@ def build_methods(names: list[str]) -> tuple[dict[str, Method], dict[str, str]]:
                 "pipeline": "make_pipeline(FluxScaler(), SpectrumCNNClassifier(random_state="
                 "resample))",
                 "classifier_params": _jsonable(SpectrumCNNClassifier().get_params(deep=False)),
+            },
+        )
+    if "skspectra-x5" in names:  # the explicit ensemble option, for its gain and its cost
+        candidates["skspectra-x5"] = Method(
+            "skspectra-x5",
+            "skspectra, 5 networks",
+            lambda s: make_pipeline(
+                FluxScaler(), SpectrumCNNClassifier(n_networks=5, random_state=s)
+            ),
+            {
+                "pipeline": "make_pipeline(FluxScaler(), SpectrumCNNClassifier(n_networks=5, "
+                "random_state=resample))"
             },
         )
     if "seed" in names:
@@ -950,6 +963,7 @@ def _load(values) -> str:
 
 COLORS = {
     "skspectra": "tab:red",
+    "skspectra-x5": "darkred",
     "seed": "tab:orange",
     "logreg": "tab:blue",
     "rf": "tab:green",

@@ -30,7 +30,7 @@ from .callbacks import (
     valid_macro_f1,
 )
 from .checkpoint import TrainingInterrupted, TrainingInterruptedWarning, interruptible
-from .dataset import SpectraDataset, spread_around_mean, validation_indices
+from .dataset import SpectraDataset, as_rows, spread_around_mean, validation_indices
 from .inference import BACKENDS, Predictor, mc_dropout
 from .loss import weighted_loss
 from .network import NetworkEnsemble, SpectrumResNet
@@ -56,81 +56,65 @@ _POOR_TRAINING_F1 = 0.5
 class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
     """Residual dilated 1-D CNN for spectra, trained in two phases, the scikit-learn way.
 
-    Phase 1 trains with cross-entropy (``criterion``) at ``lr`` for ``max_epochs`` epochs.
-    Phase 2 starts from the best phase-1 weights and trains with the soft macro-F1 loss
-    (:class:`~skspectra.SoftMacroF1Loss`) at ``f1_lr`` for ``f1_epochs`` epochs with a fresh
-    optimizer. With a validation split, macro-F1 is scored after every epoch and the weights of
-    the best epoch over both phases are restored at the end. This is the schedule of the LAMOST
-    2018 contest model (the project's ``SEED_MODEL.md``), run as one skorch training loop with
-    the callbacks of :mod:`skspectra.callbacks`.
-
+    Phase 1 trains with ``criterion`` (cross-entropy) at ``lr`` for ``max_epochs`` epochs;
+    phase 2 from the best phase-1 weights with the soft macro-F1 loss
+    (:class:`~skspectra.SoftMacroF1Loss`) at ``f1_lr`` for ``f1_epochs`` epochs and a fresh
+    optimizer. With a validation split, macro-F1 is scored after every epoch and the best
+    epoch's weights are kept. This is the LAMOST 2018 contest model's schedule (the project's
+    ``SEED_MODEL.md``), run as one skorch loop with the callbacks of :mod:`skspectra.callbacks`.
     It is a skorch :class:`~skorch.classifier.NeuralNetClassifier` (``callbacks``, ``history``,
-    ``module__*``, ``optimizer__*``, ``device``). Classes and input length come from the data.
-    Every default is one behaviour, the same for a cross-validation fold as for the refit; how
-    each was chosen is in ``benchmarks/results/screens.md``.
+    ``module__*``, ``optimizer__*``); classes and input length come from the data. Every
+    default is one behaviour, the same for a cross-validation fold as for the refit; the
+    protocol that chose each is in ``benchmarks/results/screens.md``.
 
     Parameters
     ----------
     module : torch module class or instance, default=SpectrumResNet
-        The network, built with ``n_classes`` and ``n_points`` from the data plus ``module__*``
-        parameters (e.g. ``module__filters=(16, 32)``). It maps ``(n, 1, n_points)`` spectra to
-        ``(n, n_classes)`` logits.
+        Built with ``n_classes``, ``n_points`` and the ``module__*`` parameters; maps
+        ``(n, 1, n_points)`` spectra to ``(n, n_classes)`` logits.
     lr, max_epochs : float, int, default=1e-3, 15
         Learning rate and epochs of phase 1 (0 epochs skips it).
     f1_lr, f1_epochs : float, int, default=1e-4, 5
-        Learning rate and epochs of phase 2 (0 epochs skips it). 15 + 5 epochs scored as well
-        as or better than 30 + 10 by inner cross-validation on the training parts of four UCR
-        sets, in half the time (``benchmarks/results/screens.md``).
+        Learning rate and epochs of phase 2 (0 epochs skips it).
     batch_size : "auto" or int, default="auto"
-        Spectra per training batch (at most the training set) and per validation batch.
-        ``"auto"``: a third of the training spectra, from 16 to 64 (``batch_size_``): a smooth
-        rule, so a fold and the refit differ by a few spectra a batch, not in kind. Chosen by
-        inner cross-validation on training parts (``benchmarks/results/screens.md``).
+        Spectra per training batch; ``"auto"``: a third of the training spectra, from 16 to
+        64 (``batch_size_``), a smooth rule, so a fold and the refit differ by a few spectra.
     class_fractions : None, "balanced" or mapping, default=None
-        Composition of every training batch: None, plain shuffling; ``"balanced"``, equal
-        shares; a mapping ``label -> fraction`` (the contest's ``{"star": 0.8, "unknown": 0.1,
-        "galaxy": 0.05, "qso": 0.05}``), those shares, in expectation when a share is less
-        than one spectrum a batch. Members are drawn with replacement.
+        Composition of every training batch (members drawn with replacement): None, plain
+        shuffling; ``"balanced"``, equal shares; ``{label: fraction}`` (the contest's
+        ``{"star": 0.8, "unknown": 0.1, "galaxy": 0.05, "qso": 0.05}``), in expectation
+        where a share is less than one spectrum a batch.
     class_weight : None, "balanced" or dict, default=None
-        Weights of the classes in both losses, multiplied into ``sample_weight``
-        (``"balanced"``: ``n_samples / (n_classes * count)``, as in scikit-learn).
+        Class weights in both losses, multiplied into ``sample_weight`` (as in scikit-learn).
     batches_per_epoch : int or None, default=None
-        Batches in an epoch; None: one pass over the training spectra but at least 10 batches
-        (three times that with ``mixup``, which learns more slowly).
+        None: one pass over the training spectra but at least 10 batches (three times that
+        with mixup, which learns more slowly).
     validation_split : None, float, int or CV splitter, default=None
-        Spectra held out to score macro-F1 after every epoch and keep the best epoch: a
-        fraction, a count (stratified by class), or a splitter's first split. None: train on
-        everything and keep the last epoch.
+        Spectra held out to score macro-F1 every epoch and keep the best epoch: a fraction, a
+        count (stratified) or a splitter's first split. None: keep the last epoch.
     augment : bool, callable or None, default=True
-        Perturbs every training batch ``(n, 1, n_points)``: True,
-        :class:`~skspectra.SpectrumAugmentation` with its defaults; a callable, that; False or
-        None, none.
+        Perturbs each training batch: True, :class:`~skspectra.SpectrumAugmentation()`; a
+        callable, that; False or None, none.
     center : "auto" or bool, default="auto"
-        Subtract the training spectra's mean spectrum (``input_mean_``) before the network.
-        ``"auto"``: when the spectra differ from it by less than 5 % of its norm on average
-        (``input_spread_``; a scale-free property of the data, so a fold and the refit agree):
-        nearly alike spectra, whose classes differ by a few percent.
+        Subtract the training spectra's mean (``input_mean_``) before the network; ``"auto"``:
+        when they differ from it by less than 5 % of its norm (``input_spread_``, a
+        scale-free property of the data).
     mixup : "auto", float or None, default="auto"
-        Mixup (Zhang et al. 2018): each training batch becomes ``lam * X + (1 - lam) *
-        X[perm]`` with ``lam ~ Beta(mixup, mixup)``, and the loss the same mix of the losses
-        against both labels. ``"auto"``: 0.4 when centring, else off.
+        Mixup's Beta alpha (Zhang et al. 2018): batches ``lam * X + (1 - lam) * X[perm]``
+        and the same mix of the two losses. ``"auto"``: 0.4 when centring, else none.
     n_networks : int, default=1
-        Networks trained side by side on the same batches, predicting their mean
-        probability (a deep ensemble, :class:`~skspectra.network.NetworkEnsemble`); each costs
-        a network's time.
+        Networks trained side by side on the same batches, predicting their mean probability
+        (:class:`~skspectra.network.NetworkEnsemble`); each costs a network's time.
     random_state : int, RandomState instance or None, default=None
-        Seeds the split, the sampler, the initial weights, augmentation and dropout: with an
-        int a CPU fit is reproducible to the bit (for a given number of torch threads).
+        Seeds the split, sampler, weights, augmentation and dropout: with an int a CPU fit is
+        reproducible to the bit (for a given number of torch threads).
     checkpoint_dir : str, path or None, default=None
-        A folder for a checkpoint after every epoch: calling ``fit`` again with the same data
-        and parameters (an int ``random_state``) resumes an interrupted fit and ends with the
-        same weights as an uninterrupted one.
+        A checkpoint after every epoch: ``fit`` again with the same data and parameters
+        resumes an interrupted fit and ends with the weights of an uninterrupted one.
     inference : {"eager", "compile", "onnxruntime"}, default="eager"
-        How ``predict_proba`` runs the network (see :mod:`skspectra.inference`): the module's
-        forward with batch normalisation folded; a ``torch.compile`` copy; ONNX Runtime (the
-        ``onnx`` extra). Every call of one model uses the same one.
+        How ``predict_proba`` runs the network (:mod:`skspectra.inference`), the same for
+        every call.
     criterion, optimizer : default=torch.nn.CrossEntropyLoss, torch.optim.Adam
-        Loss of phase 1 (fed logits, ``reduction="none"``) and the optimizer of both phases.
     device : str or torch.device, default="cpu"
     verbose : int, default=0
         1 prints what the defaults resolved to and a line per epoch.
@@ -140,46 +124,29 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
     Attributes
     ----------
     classes_, n_features_in_, feature_names_in_
-        As in scikit-learn (column names when ``fit`` had a DataFrame).
+        As in scikit-learn.
     module_ : torch.nn.Module
-        The trained network (a :class:`~skspectra.network.NetworkEnsemble` of several).
-    n_networks_ : int
-        The networks trained.
-    batch_size_ : int
-        The training batch (``batch_size`` with ``"auto"`` resolved; at most the training set).
-    input_mean_ : ndarray of shape (n_features_in_,) or None
-        The mean spectrum subtracted before the network; None when not centring.
-    input_spread_ : float
-        How much the training spectra differ from their mean (see ``center``).
-    mixup_alpha_ : float
-        The mixup alpha the fit used (0: none).
+        The trained network.
+    n_networks_, batch_size_, mixup_alpha_ : int, int, float
+        What ``n_networks``, ``batch_size`` and ``mixup`` resolved to.
+    input_mean_, input_spread_ : ndarray or None, float
+        The subtracted mean spectrum (None when not centring) and the spread (``center``).
     history : skorch.history.History
         A row per epoch: ``phase``, ``lr``, ``train_loss``, ``dur`` and, with validation,
         ``valid_loss``, ``valid_acc``, ``valid_f1``, ``valid_f1_best``.
     best_epoch_ : int or None
-        The epoch whose weights were restored; None without validation.
+        The epoch whose weights were kept; None without validation.
     training_f1_ : float
-        Macro-F1 of the fitted model on its own training spectra (a fit below 0.5 warns).
+        Macro-F1 on the training spectra (below 0.5 warns: the fit did not learn them).
     interrupted_ : str or None
-        ``"SIGINT"`` or ``"SIGTERM"`` when the last fit was interrupted, else None.
-
-    See Also
-    --------
-    FluxScaler : per-spectrum flux scaling, usually the step before this one.
-    SoftMacroF1Loss : the loss of phase 2.
-    SpectrumResNet : the default network.
+        ``"SIGINT"`` or ``"SIGTERM"`` when the last fit was interrupted.
 
     Notes
     -----
-    Ctrl-C (SIGINT) during ``fit`` ends training, restores the best weights so far, sets
-    ``interrupted_`` and warns with :class:`~skspectra.checkpoint.TrainingInterruptedWarning`
-    (which code can turn into an error). SIGTERM, what a batch scheduler sends, does the same
-    and then ends the process by the handler the process had (by default: exit), after the
-    last epoch's checkpoint is safely written. skorch's ``EarlyStopping`` ends training.
-
-    References
-    ----------
-    The LAMOST spectrum classification contest (Tianchi, 2018).
+    Ctrl-C (SIGINT) during ``fit`` ends training with the best weights so far, sets
+    ``interrupted_`` and warns (:class:`~skspectra.checkpoint.TrainingInterruptedWarning`).
+    SIGTERM, what a batch scheduler sends, does the same, then ends the process as the handler
+    it had would, after the last checkpoint is written.
 
     Examples
     --------
@@ -315,22 +282,9 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         ]
 
     # ------------------------------------------------------------------ data
-    @staticmethod
-    def _two_d(X):
-        """``(n, 1, n_points)`` spectra as ``(n, n_points)``; other input as it is."""
-        shape = getattr(X, "shape", None)
-        if shape is None or len(shape) != 3:
-            return X
-        if shape[1] != 1:
-            raise ValueError(
-                f"X has shape {tuple(shape)}: {shape[1]} channels, but one is supported. "
-                "Pass spectra as (n_spectra, n_points) or (n_spectra, 1, n_points)."
-            )
-        return np.asarray(X)[:, 0, :]
-
     def _check_X(self, X) -> np.ndarray:
         """Validate spectra to predict as scikit-learn does, also ``(n, 1, n_points)``."""
-        return validate_data(self, self._two_d(X), reset=False, dtype=np.float32)
+        return validate_data(self, as_rows(X), reset=False, dtype=np.float32)
 
     def get_dataset(self, X, y=None):
         """A :class:`~skspectra.dataset.SpectraDataset` of plain spectra, centred as in
@@ -411,11 +365,10 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-        y : array-like of shape (n_spectra,)
-            Labels: strings or integers.
+        y : array-like of shape (n_spectra,), strings or integers
         sample_weight : array-like of shape (n_spectra,), default=None
-            Weights of the spectra in both losses (routed by a Pipeline with scikit-learn's
-            metadata routing: ``set_fit_request(sample_weight=True)``).
+            Weights in both losses (a Pipeline routes them after
+            ``set_fit_request(sample_weight=True)``).
         **fit_params
             Passed to the module's ``forward``.
 
@@ -429,7 +382,7 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         if self.train_split is not None:
             raise ValueError("Set validation_split, not skorch's train_split (leave it None).")
         warm = self.warm_start and self.__sklearn_is_fitted__()
-        X, y = validate_data(self, self._two_d(X), y, reset=not warm, dtype=np.float32)
+        X, y = validate_data(self, as_rows(X), y, reset=not warm, dtype=np.float32)
         check_classification_targets(y)
         if not warm:
             self.classes_ = LabelEncoder().fit(y).classes_
@@ -439,11 +392,10 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
                     "of at least two classes."
                 )
             self.input_spread_ = spread_around_mean(X)
-            centre = self.center
-            centre = self.input_spread_ < _AUTO_CENTER_SPREAD if centre == "auto" else centre
-            self.input_mean_ = (
-                X.mean(axis=0, dtype=np.float64).astype(np.float32) if centre else None
-            )
+            auto = self.input_spread_ < _AUTO_CENTER_SPREAD
+            centre = auto if self.center == "auto" else self.center
+            mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+            self.input_mean_ = mean if centre else None
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(f"y has labels {unknown.tolist()} unseen by the first fit.")
@@ -451,12 +403,8 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
         if self.class_weight is not None:
             weight = weight * compute_sample_weight(self.class_weight, y).astype(np.float32)
-        alpha = self.mixup
-        self.mixup_alpha_ = float(
-            (_AUTO_MIXUP_ALPHA if self.input_mean_ is not None else 0.0)
-            if alpha == "auto"
-            else alpha or 0.0
-        )
+        auto = _AUTO_MIXUP_ALPHA if self.input_mean_ is not None else 0.0
+        self.mixup_alpha_ = float(auto if self.mixup == "auto" else self.mixup or 0.0)
         rs = check_random_state(self.random_state)
         split_seed, sampler_seed, torch_seed = (int(s) for s in rs.randint(0, 2**31 - 1, 3))
         _, valid = validation_indices(y_enc, self.validation_split, split_seed)
@@ -470,11 +418,8 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         )
         self.n_networks_ = self.n_networks
         n_train = len(y) - (0 if valid is None else len(valid))
-        self.batch_size_ = (
-            min(_AUTO_BATCH[1], max(_AUTO_BATCH[0], n_train // 3))
-            if self.batch_size == "auto"
-            else self.batch_size
-        )
+        auto = min(_AUTO_BATCH[1], max(_AUTO_BATCH[0], n_train // 3))
+        self.batch_size_ = auto if self.batch_size == "auto" else self.batch_size
         if self.verbose:
             print(
                 f"SpectrumCNNClassifier: {len(X)} spectra of {X.shape[1]} points, "
@@ -509,14 +454,15 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
 
     def _after_fit(self, X: np.ndarray, y_enc: np.ndarray) -> None:
         if self.interrupted_ is not None:
+            resume = (
+                "Call fit again with the same data to resume from the last checkpoint."
+                if self.checkpoint_dir is not None
+                else "Set checkpoint_dir to make an interrupted fit resumable."
+            )
+            kept = self.best_epoch_ or len(self.history) - 1
+            message = f"Training interrupted by {self.interrupted_} in epoch {len(self.history)}"
             warnings.warn(
-                f"Training interrupted by {self.interrupted_} in epoch {len(self.history)}; "
-                f"kept the weights of epoch {self.best_epoch_ or len(self.history) - 1}. "
-                + (
-                    "Call fit again with the same data to resume from the last checkpoint."
-                    if self.checkpoint_dir is not None
-                    else "Set checkpoint_dir to make an interrupted fit resumable."
-                ),
+                f"{message}; kept the weights of epoch {kept}. {resume}",
                 TrainingInterruptedWarning,
                 stacklevel=3,
             )
@@ -610,37 +556,16 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         return predictor.proba(X, backend, onnx_source=self, offset=self.input_mean_)
 
     def predict(self, X):
-        """Most probable class of each spectrum, as the original labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_spectra,)
-        """
+        """Most probable class of each spectrum (``X`` as for :meth:`predict_proba`), as the
+        original labels: an ndarray of shape (n_spectra,)."""
         proba = self.predict_proba(X)  # checks fitting before classes_ is read
         return self.classes_[proba.argmax(axis=1)]
 
     def predict_uncertainty(self, X, n_samples: int = 30, random_state=None):
-        """Monte-Carlo dropout: mean probabilities and their spread over stochastic passes
-        (with several networks, each network's passes count too); see
-        :func:`skspectra.inference.mc_dropout` for what is returned.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-        n_samples : int, default=30
-            Stochastic forward passes of every network.
-        random_state : int or None, default=None
-            Seeds the dropout masks (torch's global generator is left as it was).
-
-        Returns
-        -------
-        result : sklearn.utils.Bunch
-            ``proba``, ``std``, ``entropy`` and ``mutual_information``.
-        """
+        """Monte-Carlo dropout over ``n_samples`` stochastic passes of every network (seeded
+        by ``random_state``; torch's global generator is left as it was): a Bunch of
+        ``proba``, ``std``, ``entropy`` and ``mutual_information``
+        (:func:`skspectra.inference.mc_dropout`)."""
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")

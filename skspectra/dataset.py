@@ -9,7 +9,7 @@ import torch
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from torch.utils.data import Dataset
 
-__all__ = ["SpectraDataset", "spread_around_mean", "validation_indices"]
+__all__ = ["SpectraDataset", "as_rows", "spread_around_mean", "validation_indices"]
 
 
 class SpectraDataset(Dataset):
@@ -127,3 +127,17 @@ def spread_around_mean(X: np.ndarray) -> float:
         for i in range(0, len(X), rows)
     )
     return total / len(X) / norm
+
+
+def as_rows(X):
+    """``(n, 1, n_points)`` spectra as ``(n, n_points)``; other input as it is (for
+    scikit-learn's validation to judge)."""
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 3:
+        return X
+    if shape[1] != 1:
+        raise ValueError(
+            f"X has shape {tuple(shape)}: {shape[1]} channels, but one is supported. "
+            "Pass spectra as (n_spectra, n_points) or (n_spectra, 1, n_points)."
+        )
+    return np.asarray(X)[:, 0, :]
