@@ -39,6 +39,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from skspectra import FluxScaler, SpectrumCNNClassifier
 
@@ -64,9 +65,17 @@ INNER_FOLDS = 5
 INNER_SEED = 0
 
 
+# Steps a candidate may put between FluxScaler and the classifier: {"_before": "standard"}.
+BEFORE = {"standard": StandardScaler}
+
+
 def build_candidate(params: dict, seed: int) -> Pipeline:
-    """The pipeline a candidate stands for: ``FluxScaler()`` then the classifier with ``params``."""
-    return make_pipeline(FluxScaler(), SpectrumCNNClassifier(random_state=seed, **params))
+    """The pipeline a candidate stands for: ``FluxScaler()``, the step named by its
+    ``"_before"`` key if any, then the classifier with the other ``params``."""
+    params = dict(params)
+    before = [BEFORE[params.pop("_before")]()] if "_before" in params else []
+    clf = SpectrumCNNClassifier(random_state=seed, **params)
+    return make_pipeline(FluxScaler(), *before, clf)
 
 
 def training_part(data: Dataset, cv_folds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,6 +165,9 @@ def markdown(record: dict) -> str:
         "pooled out-of-fold predictions (mean over seeds); fit time: median seconds per fit "
         "on the shared 2-core machine (one thread).",
     ]
+    if record.get("decisions"):  # which default each screen settled, written by hand
+        lines += ["", "## What the screens decided", ""]
+        lines += [f"- {d}" for d in record["decisions"]]
     for screen in record["screens"]:
         proto, m = screen["protocol"], screen["machine"]
         sets = proto["datasets"]
@@ -275,6 +287,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "on the training part of resample 0 (UCR: the official training split; other "
                 f"sets: fold 1 of StratifiedKFold({args.cv_folds}, shuffle=True, "
                 "random_state=0)); pooled out-of-fold predictions; pipeline FluxScaler() -> "
+                "[the step named by a candidate's _before key] -> "
                 "SpectrumCNNClassifier(random_state=seed, **candidate)."
             ),
             "inner_folds": args.folds,
