@@ -317,10 +317,7 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         if n_batches is None:
             n_batches = max(-(-len(dataset) // batch_size), _MIN_BATCHES_PER_EPOCH)
             n_batches *= _MIXUP_EPOCH_FACTOR if self.mixup_alpha_ else 1
-        fractions = resolve_class_fractions(self.class_fractions, self.classes_)
-        if fractions is not None:  # classes absent from the training rows cannot be drawn
-            fractions[np.setdiff1d(np.arange(len(fractions)), dataset.labels)] = 0.0
-            fractions /= fractions.sum()
+        fractions = resolve_class_fractions(self.class_fractions, self.classes_, dataset.labels)
         sampler = ClassFractionSampler(
             dataset.labels, batch_size, n_batches, fractions, dataset.rng
         )

@@ -11,13 +11,14 @@ __all__ = ["ClassFractionSampler", "resolve_class_fractions"]
 
 
 def resolve_class_fractions(
-    class_fractions: None | str | Mapping, classes: np.ndarray
+    class_fractions: None | str | Mapping, classes: np.ndarray, present: np.ndarray | None = None
 ) -> np.ndarray | None:
     """Turn the ``class_fractions`` parameter into one fraction per class (in ``classes`` order).
 
     ``None`` gives ``None`` (plain shuffling), ``"balanced"`` equal fractions, a mapping
     ``label -> fraction`` those fractions. Every class must be named and the fractions must be
-    non-negative with a positive sum; they are normalised to sum to 1.
+    non-negative with a positive sum; they are normalised to sum to 1. With ``present`` (the
+    encoded labels of the spectra to draw from), classes absent from it get none.
 
     >>> resolve_class_fractions({"a": 3, "b": 1}, np.array(["a", "b"]))
     array([0.75, 0.25])
@@ -30,7 +31,8 @@ def resolve_class_fractions(
                 f"class_fractions={class_fractions!r} is not understood: use None, "
                 "'balanced', or a mapping label -> fraction"
             )
-        return np.full(len(classes), 1.0 / len(classes))
+        fractions = np.full(len(classes), 1.0 / len(classes))
+        return fractions if present is None else _only_present(fractions, present)
     if not isinstance(class_fractions, Mapping):
         raise TypeError(
             "class_fractions must be None, 'balanced', or a mapping label -> fraction, "
@@ -54,6 +56,14 @@ def resolve_class_fractions(
         raise ValueError(
             f"class_fractions must be non-negative with a positive sum, got {class_fractions}"
         )
+    fractions = fractions / fractions.sum()
+    return fractions if present is None else _only_present(fractions, present)
+
+
+def _only_present(fractions: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``fractions`` with the classes not in ``present`` (encoded labels) at 0, renormalised."""
+    fractions = fractions.copy()
+    fractions[np.setdiff1d(np.arange(len(fractions)), present)] = 0.0
     return fractions / fractions.sum()
 
 

@@ -186,7 +186,7 @@ def test_weights_key_follows_in_place_changes(fitted):
 
 
 def test_chunk_size_bounds():
-    assert chunk_size(2600) == 128
+    assert chunk_size(2600) == 32
     assert chunk_size(10**7) == 1
     assert chunk_size(1) == inference.CHUNK_VALUES
 
