@@ -64,6 +64,11 @@ def _only_present(fractions: np.ndarray, present: np.ndarray) -> np.ndarray:
     """``fractions`` with the classes not in ``present`` (encoded labels) at 0, renormalised."""
     fractions = fractions.copy()
     fractions[np.setdiff1d(np.arange(len(fractions)), present)] = 0.0
+    if fractions.sum() <= 0:
+        raise ValueError(
+            "class_fractions gives no share to any class among the training spectra: give a "
+            "positive fraction to at least one class they contain."
+        )
     return fractions / fractions.sum()
 
 

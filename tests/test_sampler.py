@@ -191,6 +191,18 @@ def test_resolve_integer_labels_and_zero_fraction():
     assert_allclose(out, [0.25, 0.0, 0.75])
 
 
+def test_resolve_gives_absent_classes_no_share():
+    # A validation split can leave a class out of the training rows: it cannot be drawn.
+    present = np.array([0, 2, 2, 3])
+    out = resolve_class_fractions("balanced", CLASSES, present)
+    assert_allclose(out, [1 / 3, 0.0, 1 / 3, 1 / 3])
+    contest = {"star": 0.8, "unknown": 0.1, "galaxy": 0.05, "qso": 0.05}
+    expected = np.array([0.05, 0.0, 0.8, 0.1]) / 0.95
+    assert_allclose(resolve_class_fractions(contest, CLASSES, present), expected)
+    with pytest.raises(ValueError, match="no share to any class"):
+        resolve_class_fractions({"galaxy": 0, "qso": 1, "star": 0, "unknown": 0}, CLASSES, present)
+
+
 def test_resolve_missing_class_names_it():
     with pytest.raises(ValueError, match="no fraction") as info:
         resolve_class_fractions({"star": 0.9, "galaxy": 0.1}, np.array(["galaxy", "qso", "star"]))
