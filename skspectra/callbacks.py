@@ -5,6 +5,9 @@
   restored when training ends.
 - :class:`FiniteLoss`: stops a fit whose loss became NaN or infinite, with an error that says why.
 - :class:`EpochCheckpoint`: writes a checkpoint after every epoch (``checkpoint_dir``).
+- :class:`PrintSettings`: with ``verbose``, prints what the data-dependent defaults resolved to.
+- :class:`TrainingScore`: scores the training spectra when training ends and warns when the
+  network did not learn them.
 
 The validation scores are skorch's own :class:`~skorch.callbacks.EpochScoring` with
 ``use_caching=True`` over the functions :func:`valid_accuracy` and :func:`valid_macro_f1`.
@@ -13,6 +16,7 @@ The validation scores are skorch's own :class:`~skorch.callbacks.EpochScoring` w
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -25,6 +29,8 @@ from .loss import SoftMacroF1Loss
 __all__ = [
     "EpochCheckpoint",
     "FiniteLoss",
+    "PrintSettings",
+    "TrainingScore",
     "TwoPhaseSchedule",
     "valid_accuracy",
     "valid_macro_f1",
@@ -196,3 +202,45 @@ class EpochCheckpoint(Callback):
     def on_train_end(self, net, **kwargs):
         if self.key_ is not None and len(net.history) >= net.total_epochs:
             ckpt.remove_checkpoint(net.checkpoint_dir, self.key_)
+
+
+class TrainingScore(Callback):
+    """When training ends, macro-F1 on the training spectra as ``net.training_f1_``, with a
+    warning below ``threshold``: a fit that did not learn its own data (spectra scaled to huge
+    values, too few epochs) must not pass silently. Nothing after an interrupted fit.
+    """
+
+    def __init__(self, threshold: float = 0.5):
+        self.threshold = threshold
+
+    def on_train_end(self, net, X=None, **kwargs):
+        if getattr(net, "interrupted_", None) is not None:
+            return
+        spectra = X.X[X.index].reshape(len(X), -1).numpy()
+        # Eagerly, whatever `inference` says: a fit compiles or exports nothing for this check.
+        pred = net._proba(spectra, "eager").argmax(axis=1)
+        net.training_f1_ = float(f1_score(X.labels, pred, average="macro"))
+        if net.training_f1_ < self.threshold:
+            warnings.warn(
+                f"The network did not learn its own training spectra (training macro-F1 "
+                f"{net.training_f1_:.2f}). Check the scaling of the spectra (values from "
+                f"{spectra.min():.3g} to {spectra.max():.3g} after the steps before the "
+                "classifier; FluxScaler puts them near 1), try more epochs or a lower lr.",
+                UserWarning,
+                stacklevel=5,  # fit's caller: notify, partial_fit and fit lie between
+            )
+
+
+class PrintSettings(Callback):
+    """With ``net.verbose``, print at the start of training what the data-dependent defaults
+    resolved to (centring, mixup, batch size), so that a fold and the refit can be compared."""
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        if net.verbose:
+            print(
+                f"{type(net).__name__}: {len(X)} spectra of {X.X.shape[-1]} points, "
+                f"{len(net.classes_)} classes, {net.n_networks_} network(s), centred="
+                f"{net.input_mean_ is not None} (spread {net.input_spread_:.3g}), mixup alpha "
+                f"{net.mixup_alpha_}, batches of {net.batch_size_}, validation_split="
+                f"{net.validation_split!r}"
+            )

@@ -31,6 +31,7 @@ __all__ = [
     "TrainingInterrupted",
     "TrainingInterruptedWarning",
     "checkpoint_path",
+    "end_interrupted",
     "fingerprint",
     "interruptible",
     "read_checkpoint",
@@ -98,6 +99,26 @@ def interruptible() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def end_interrupted(net) -> None:
+    """Warn that ``net``'s fit was interrupted (``net.interrupted_``), naming the epoch whose
+    weights it kept and how to resume; after SIGTERM, then end the process as the handler it had
+    would: the last checkpoint is written by now."""
+    resume = (
+        "Call fit again with the same data to resume from the last checkpoint."
+        if net.checkpoint_dir is not None
+        else "Set checkpoint_dir to make an interrupted fit resumable."
+    )
+    kept = net.best_epoch_ or len(net.history) - 1
+    warnings.warn(
+        f"Training interrupted by {net.interrupted_} in epoch {len(net.history)}; kept the "
+        f"weights of epoch {kept}. {resume}",
+        TrainingInterruptedWarning,
+        stacklevel=3,
+    )
+    if net.interrupted_ == "SIGTERM":
+        signal.raise_signal(signal.SIGTERM)
 
 
 def fingerprint(params: Mapping[str, Any], *arrays: np.ndarray) -> str:

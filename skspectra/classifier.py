@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
-import warnings
 from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
@@ -25,15 +22,17 @@ from .augmentation import SpectrumAugmentation
 from .callbacks import (
     EpochCheckpoint,
     FiniteLoss,
+    PrintSettings,
+    TrainingScore,
     TwoPhaseSchedule,
     valid_accuracy,
     valid_macro_f1,
 )
-from .checkpoint import TrainingInterrupted, TrainingInterruptedWarning, interruptible
+from .checkpoint import TrainingInterrupted, end_interrupted, interruptible
 from .dataset import SpectraDataset, as_rows, spread_around_mean, validation_indices
 from .inference import BACKENDS, Predictor, mc_dropout
 from .loss import weighted_loss
-from .network import NetworkEnsemble, SpectrumResNet
+from .network import SpectrumResNet, build_networks
 from .sampler import ClassFractionSampler, resolve_class_fractions
 
 __all__ = ["SpectrumCNNClassifier"]
@@ -49,23 +48,18 @@ _AUTO_CENTER_SPREAD = 0.05
 _AUTO_MIXUP_ALPHA = 0.4
 # batch_size="auto": a third of the training spectra within these bounds.
 _AUTO_BATCH = (16, 64)
-# A fit whose training macro-F1 ends below this warns that it did not learn its own data.
-_POOR_TRAINING_F1 = 0.5
 
 
 class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
     """Residual dilated 1-D CNN for spectra, trained in two phases, the scikit-learn way.
 
-    Phase 1 trains with ``criterion`` (cross-entropy) at ``lr`` for ``max_epochs`` epochs;
-    phase 2 from the best phase-1 weights with the soft macro-F1 loss
-    (:class:`~skspectra.SoftMacroF1Loss`) at ``f1_lr`` for ``f1_epochs`` epochs and a fresh
-    optimizer. With a validation split, macro-F1 is scored after every epoch and the best
-    epoch's weights are kept. This is the LAMOST 2018 contest model's schedule (the project's
-    ``SEED_MODEL.md``), run as one skorch loop with the callbacks of :mod:`skspectra.callbacks`.
-    It is a skorch :class:`~skorch.classifier.NeuralNetClassifier` (``callbacks``, ``history``,
-    ``module__*``, ``optimizer__*``); classes and input length come from the data. Every
-    default is one behaviour, the same for a cross-validation fold as for the refit; the
-    protocol that chose each is in ``benchmarks/results/screens.md``.
+    Phase 1 trains with ``criterion`` at ``lr`` for ``max_epochs`` epochs, phase 2 from the
+    best phase-1 weights with :class:`~skspectra.SoftMacroF1Loss` at ``f1_lr`` for
+    ``f1_epochs``: the LAMOST 2018 contest model's schedule (``SEED_MODEL.md``) as skorch
+    callbacks (:mod:`skspectra.callbacks`). A skorch ``NeuralNetClassifier`` (``callbacks``,
+    ``history``, ``module__*``); classes and input length come from the data. Each default is
+    one behaviour, the same for a CV fold as for the refit, chosen as
+    ``benchmarks/results/screens.md`` records.
 
     Parameters
     ----------
@@ -114,8 +108,7 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
     inference : {"eager", "compile", "onnxruntime"}, default="eager"
         How ``predict_proba`` runs the network (:mod:`skspectra.inference`), the same for
         every call.
-    criterion, optimizer : default=torch.nn.CrossEntropyLoss, torch.optim.Adam
-    device : str or torch.device, default="cpu"
+    criterion, optimizer, device : default=CrossEntropyLoss, Adam, "cpu"
     verbose : int, default=0
         1 prints what the defaults resolved to and a line per epoch.
     **kwargs
@@ -123,10 +116,8 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
 
     Attributes
     ----------
-    classes_, n_features_in_, feature_names_in_
-        As in scikit-learn.
-    module_ : torch.nn.Module
-        The trained network.
+    classes_, n_features_in_, feature_names_in_, module_
+        As in scikit-learn; the trained network.
     n_networks_, batch_size_, mixup_alpha_ : int, int, float
         What ``n_networks``, ``batch_size`` and ``mixup`` resolved to.
     input_mean_, input_spread_ : ndarray or None, float
@@ -143,10 +134,9 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
 
     Notes
     -----
-    Ctrl-C (SIGINT) during ``fit`` ends training with the best weights so far, sets
-    ``interrupted_`` and warns (:class:`~skspectra.checkpoint.TrainingInterruptedWarning`).
-    SIGTERM, what a batch scheduler sends, does the same, then ends the process as the handler
-    it had would, after the last checkpoint is written.
+    Ctrl-C (SIGINT) or SIGTERM during ``fit`` ends training with the best weights so far and
+    warns (:class:`~skspectra.checkpoint.TrainingInterruptedWarning`); after SIGTERM the
+    process then ends as it would have, with the last checkpoint written.
 
     Examples
     --------
@@ -278,6 +268,8 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
             ("finite_loss", FiniteLoss()),
             ("schedule", TwoPhaseSchedule()),
             ("checkpoint", EpochCheckpoint()),
+            ("training_f1", TrainingScore()),
+            ("print_settings", PrintSettings()),
             ("print_log", PrintLog()),
         ]
 
@@ -317,10 +309,9 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         if n_batches is None:
             n_batches = max(-(-len(dataset) // batch_size), _MIN_BATCHES_PER_EPOCH)
             n_batches *= _MIXUP_EPOCH_FACTOR if self.mixup_alpha_ else 1
-        fractions = resolve_class_fractions(self.class_fractions, self.classes_, dataset.labels)
-        sampler = ClassFractionSampler(
-            dataset.labels, batch_size, n_batches, fractions, dataset.rng
-        )
+        labels = dataset.labels
+        fractions = resolve_class_fractions(self.class_fractions, self.classes_, labels)
+        sampler = ClassFractionSampler(labels, batch_size, n_batches, fractions, dataset.rng)
         return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
 
     # ------------------------------------------------------------------ module
@@ -344,15 +335,7 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
             self.module_ = self.initialized_instance(self.module, kwargs)
             return self
         inferred = {"n_classes": len(self.classes_), "n_points": self.n_features_in_}
-        clash = {k: v for k, v in kwargs.items() if k in inferred and v != inferred[k]}
-        if clash:
-            raise ValueError(
-                f"module__{next(iter(clash))} contradicts the data ({inferred}): leave it "
-                "unset, it is taken from the data."
-            )
-        kwargs.update(inferred)
-        networks = [self.module(**kwargs) for _ in range(self.n_networks)]
-        self.module_ = networks[0] if self.n_networks == 1 else NetworkEnsemble(networks)
+        self.module_ = build_networks(self.module, self.n_networks, kwargs, inferred)
         return self
 
     # ------------------------------------------------------------------ fit
@@ -417,16 +400,10 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         n_train = len(y) - (0 if valid is None else len(valid))
         auto = min(_AUTO_BATCH[1], max(_AUTO_BATCH[0], n_train // 3))
         self.batch_size_ = auto if self.batch_size == "auto" else self.batch_size
-        if self.verbose:
-            print(
-                f"SpectrumCNNClassifier: {len(X)} spectra of {X.shape[1]} points, "
-                f"{len(self.classes_)} classes, {self.n_networks} network(s), "
-                f"centred={self.input_mean_ is not None} (spread {self.input_spread_:.3g}), "
-                f"mixup alpha {self.mixup_alpha_}, validation_split={self.validation_split!r}, "
-                f"batches of {self.batch_size_}"
-            )
         self.interrupted_ = None
-        devices = [torch.device(self.device).index or 0] if self._uses_cuda() else []
+        self.__dict__.pop("_predictor_", None)  # the training score builds a fresh one
+        cuda = str(self.device).startswith("cuda") and torch.cuda.is_available()
+        devices = [torch.device(self.device).index or 0] if cuda else []
         with torch.random.fork_rng(devices=devices), interruptible():
             torch.manual_seed(torch_seed)
             if not warm:
@@ -436,8 +413,8 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
             # Leave the net as its parameters describe it: phase-1 loss, fresh optimizer state.
             self.initialize_criterion()
             self.initialize_optimizer()
-        self.__dict__.pop("_predictor_", None)
-        self._after_fit(X, y_enc)
+        if self.interrupted_ is not None:
+            end_interrupted(self)
         return self
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
@@ -448,39 +425,6 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         except TrainingInterrupted as exc:  # skorch's partial_fit then ends training
             self.interrupted_ = str(exc)
             raise
-
-    def _after_fit(self, X: np.ndarray, y_enc: np.ndarray) -> None:
-        if self.interrupted_ is not None:
-            resume = (
-                "Call fit again with the same data to resume from the last checkpoint."
-                if self.checkpoint_dir is not None
-                else "Set checkpoint_dir to make an interrupted fit resumable."
-            )
-            kept = self.best_epoch_ or len(self.history) - 1
-            message = f"Training interrupted by {self.interrupted_} in epoch {len(self.history)}"
-            warnings.warn(
-                f"{message}; kept the weights of epoch {kept}. {resume}",
-                TrainingInterruptedWarning,
-                stacklevel=3,
-            )
-            if self.interrupted_ == "SIGTERM":  # the checkpoint is safe: end as asked
-                signal.raise_signal(signal.SIGTERM)
-            return
-        # Eagerly: a fit compiles or exports nothing for this check.
-        pred = self._proba(X, "eager").argmax(axis=1)
-        self.training_f1_ = float(f1_score(y_enc, pred, average="macro"))
-        if self.training_f1_ < _POOR_TRAINING_F1:
-            warnings.warn(
-                f"The network did not learn its own training spectra (training macro-F1 "
-                f"{self.training_f1_:.2f}). Check the scaling of the spectra (values from "
-                f"{X.min():.3g} to {X.max():.3g} after the steps before the classifier; "
-                "FluxScaler puts them near 1), try more epochs or a lower lr.",
-                UserWarning,
-                stacklevel=3,
-            )
-
-    def _uses_cuda(self) -> bool:
-        return str(self.device).startswith("cuda") and torch.cuda.is_available()
 
     def train_step(self, batch, **fit_params):
         """One optimiser step on an augmented (and, with mixup, mixed) batch. The mixing's
@@ -564,7 +508,5 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         ``proba``, ``std``, ``entropy`` and ``mutual_information``
         (:func:`skspectra.inference.mc_dropout`)."""
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         batches = self.get_iterator(self.get_dataset(self._check_X(X)))
         return mc_dropout(self.module_, batches, n_samples, random_state, self.device)

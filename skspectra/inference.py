@@ -51,6 +51,7 @@ import ctypes
 import ctypes.util
 import sys
 import threading
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -531,6 +532,8 @@ def mc_dropout(module: nn.Module, batches, n_samples: int, random_state, device)
     """
     from sklearn.utils import check_random_state
 
+    if not isinstance(n_samples, Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     dropouts = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
     network = getattr(module, "_orig_mod", module)  # skorch's compile=True wraps the module
     networks = list(network.networks) if isinstance(network, NetworkEnsemble) else [module]

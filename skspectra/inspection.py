@@ -346,7 +346,8 @@ class SpectrumAttributionDisplay:
     mean_spectra : ndarray of shape (n_classes, n_points)
         The mean spectrum of each class, as the classifier sees it.
     attributions : ndarray of shape (n_classes, n_points)
-        The mean attribution of each class's spectra towards that class.
+        The mean attribution of each class's spectra towards that class (from
+        :meth:`from_estimator`, each spectrum's share: see its ``normalize``).
     classes : ndarray of shape (n_classes,)
         The class labels.
     counts : ndarray of shape (n_classes,), default=None
@@ -417,6 +418,7 @@ class SpectrumAttributionDisplay:
         baseline: str | np.ndarray = "continuum",
         n_steps: int = 32,
         max_per_class: int | None = 200,
+        normalize: bool = True,
         random_state: int | None = 0,
         ax: Any = None,
     ) -> SpectrumAttributionDisplay:
@@ -446,6 +448,11 @@ class SpectrumAttributionDisplay:
         max_per_class : int or None, default=200
             At most this many spectra per class are explained (drawn at random), to bound the
             time; None explains all.
+        normalize : bool, default=True
+            Divide each spectrum's attributions by the sum of their absolute values before the
+            class mean, so that every spectrum counts once: without it, the few spectra whose
+            probability moved most along the path (bright ones, far from their baseline) can
+            make up a class's whole mean.
         random_state : int or None, default=0
             Seeds that draw.
         ax : array-like of matplotlib Axes, default=None
@@ -484,6 +491,9 @@ class SpectrumAttributionDisplay:
         bounds = np.cumsum([0] + [len(rows) for rows in chosen])
         spans = list(zip(bounds[:-1], bounds[1:], strict=True))
         means = np.vstack([Xc[a:b].mean(axis=0) for a, b in spans])
+        if normalize:
+            scale = np.abs(attributions).sum(axis=1, keepdims=True)
+            attributions = attributions / np.where(scale > 0, scale, 1.0)
         attr = np.vstack([attributions[a:b].mean(axis=0) for a, b in spans])
         display = cls(
             wavelength=grid,

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "build_networks",
     "DilatedBlock",
     "NetworkEnsemble",
     "SpectrumResNet",
@@ -475,3 +476,17 @@ class NetworkEnsemble(nn.Module):
             return logits
         log_proba = torch.log_softmax(logits, dim=2)
         return torch.logsumexp(log_proba, dim=1) - math.log(len(self.networks))
+
+
+def build_networks(module, n_networks: int, params: dict, inferred: dict) -> nn.Module:
+    """``n_networks`` networks of class ``module`` built from ``params`` (the ``module__*``
+    parameters) and ``inferred`` (what the data says: ``n_classes``, ``n_points``), which the
+    parameters may not contradict; one network alone, more as a :class:`NetworkEnsemble`."""
+    clash = {k: v for k, v in params.items() if k in inferred and v != inferred[k]}
+    if clash:
+        raise ValueError(
+            f"module__{next(iter(clash))} contradicts the data ({inferred}): leave it unset, it "
+            "is taken from the data."
+        )
+    networks = [module(**{**params, **inferred}) for _ in range(n_networks)]
+    return networks[0] if n_networks == 1 else NetworkEnsemble(networks)

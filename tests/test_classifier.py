@@ -467,6 +467,19 @@ def test_a_cv_fold_and_the_refit_train_the_same_configuration(n_per_class):
     assert refit.batch_size_ == min(64, len(y) // 3)
 
 
+def test_verbose_prints_what_the_defaults_resolved_to(capsys):
+    X, y = make_alike()
+    params = dict(FAST, max_epochs=1, f1_epochs=0, random_state=0)
+    clf = SpectrumCNNClassifier(**params, verbose=1).fit(X, y)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"{len(X)} spectra of {X.shape[1]} points" in first
+    assert f"centred=True (spread {clf.input_spread_:.3g})" in first
+    assert f"mixup alpha {clf.mixup_alpha_}" in first and clf.mixup_alpha_ > 0
+    assert f"batches of {clf.batch_size_}" in first
+    SpectrumCNNClassifier(**params).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
 # ---------------------------------------------------------------------------- centring
 def test_auto_centring_follows_the_spread_of_the_spectra():
     alike, y_alike = make_alike()

@@ -283,6 +283,30 @@ def test_display_draws_each_class_with_the_lines_in_the_grid(tiny_model):
     plt.close("all")
 
 
+def test_display_counts_each_spectrum_once_unless_told_not_to(tiny_model):
+    clf, X, y = tiny_model
+    X = X.copy()
+    X[0] *= 20.0  # one spectrum whose attributions dwarf its class's others
+    label = y[0]
+    rows = np.flatnonzero(y == label)
+    raw = integrated_gradients(clf, X[rows], target=y[rows], n_steps=2)
+    share = raw / np.abs(raw).sum(axis=1, keepdims=True)
+    k = list(clf.classes_).index(label)
+    kwargs = dict(n_steps=2, max_per_class=None)
+    even = SpectrumAttributionDisplay.from_estimator(clf, X, y, **kwargs)
+    assert_allclose(even.attributions[k], share.mean(axis=0), rtol=1e-6, atol=1e-12)
+    # Every class's mean of shares sums (in absolute value) to at most 1.
+    assert (np.abs(even.attributions).sum(axis=1) <= 1 + 1e-9).all()
+    plain = SpectrumAttributionDisplay.from_estimator(clf, X, y, normalize=False, **kwargs)
+    assert_allclose(plain.attributions[k], raw.mean(axis=0), rtol=1e-6, atol=1e-12)
+    # The bright spectrum makes up most of the plain mean, one share in twenty of the other.
+    mine = np.abs(raw[0]).sum() / np.abs(raw).sum()
+    assert mine > 0.3 and abs(np.abs(share[0]).sum() / len(rows) - 1 / len(rows)) < 1e-9
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_display_with_a_resampling_pipeline_uses_its_grid(tiny_model):
     clf, X, y = tiny_model
     grid = np.linspace(6400.0, 6700.0, 64)
