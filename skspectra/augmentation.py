@@ -8,7 +8,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
-__all__ = ["SpectrumAugmentation"]
+__all__ = ["SpectrumAugmentation", "mixup"]
 
 
 class SpectrumAugmentation(BaseEstimator):
@@ -129,3 +129,20 @@ def _mask_windows(X: torch.Tensor, widest: int) -> torch.Tensor:
     inside = (pos >= start) & (pos < end)
     t = (pos - start + 1).to(X.dtype) / (width + 1).to(X.dtype)
     return torch.where(inside, left + (right - left) * t, X)
+
+
+def mixup(X: torch.Tensor, alpha: float) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Mixup (Zhang et al. 2018): ``lam * X + (1 - lam) * X[perm]`` with ``lam ~ Beta(alpha,
+    alpha)`` and a random pairing ``perm``, returned with ``(lam, perm)`` for the loss
+    (:func:`~skspectra.loss.weighted_loss`'s ``mix``).
+
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> X = torch.stack([torch.zeros(1, 4), torch.ones(1, 4)])
+    >>> mixed, (lam, perm) = mixup(X, 0.4)
+    >>> bool(torch.allclose(mixed, lam * X + (1 - lam) * X[perm]))
+    True
+    """
+    lam = torch.distributions.Beta(alpha, alpha).sample()
+    perm = torch.randperm(len(X))
+    return lam * X + (1 - lam) * X[perm.to(X.device)], (lam, perm)

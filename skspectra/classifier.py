@@ -18,7 +18,7 @@ from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, Print
 from torch.utils.data import Dataset
 
 from ._skorch import SkorchParamsMixin
-from .augmentation import SpectrumAugmentation
+from .augmentation import SpectrumAugmentation, mixup
 from .callbacks import (
     EpochCheckpoint,
     FiniteLoss,
@@ -340,22 +340,11 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None, **fit_params):
-        """Train in two phases (from the current weights with ``warm_start=True``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-        y : array-like of shape (n_spectra,), strings or integers
-        sample_weight : array-like of shape (n_spectra,), default=None
-            Weights in both losses (a Pipeline routes them after
-            ``set_fit_request(sample_weight=True)``).
-        **fit_params
-            Passed to the module's ``forward``.
-
-        Returns
-        -------
-        self : SpectrumCNNClassifier
-        """
+        """Train in two phases (from the current weights with ``warm_start=True``) on spectra
+        ``X`` of shape (n_spectra, n_points) or (n_spectra, 1, n_points) and labels ``y``
+        (strings or integers); ``sample_weight`` weighs both losses (a Pipeline routes it after
+        ``set_fit_request(sample_weight=True)``), ``fit_params`` go to the module's ``forward``.
+        Returns self."""
         validate_parameter_constraints(
             self._parameter_constraints, self.get_params(deep=False), type(self).__name__
         )
@@ -437,10 +426,7 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
             if augment:
                 x = augment(x)
             if self.mixup_alpha_:
-                lam = torch.distributions.Beta(self.mixup_alpha_, self.mixup_alpha_).sample()
-                perm = torch.randperm(len(x))
-                x = lam * x + (1 - lam) * x[perm.to(x.device)]
-                Xi["mix"] = (lam, perm)
+                x, Xi["mix"] = mixup(x, self.mixup_alpha_)
         Xi["X"] = x
         return super().train_step((Xi, yi), **fit_params)
 
@@ -462,16 +448,9 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X):
-        """Class probabilities, columns in ``classes_`` order, rows summing to 1.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_points) or (n_spectra, 1, n_points)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_spectra, n_classes), float64
-        """
+        """Class probabilities of spectra ``X`` of shape (n_spectra, n_points) or (n_spectra,
+        1, n_points): a float64 ndarray of shape (n_spectra, n_classes), columns in
+        ``classes_`` order, rows summing to 1."""
         check_is_fitted(self)
         if isinstance(X, Dataset):  # skorch's callbacks pass datasets
             chunks = [
