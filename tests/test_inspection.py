@@ -10,7 +10,7 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn.pipeline import make_pipeline
 
-from skspectra import datasets
+from skspectra import _survey_physics
 from skspectra.classifier import SpectrumCNNClassifier
 from skspectra.datasets import make_spectra
 from skspectra.inspection import (
@@ -30,15 +30,15 @@ TINY = dict(module__filters=(8, 8, 16), f1_epochs=0, batch_size=16, random_state
 CLASS_LINES = {
     "star": np.concatenate(
         [
-            datasets._BALMER,
-            datasets._CA_HK,
-            datasets._MG_B,
-            datasets._NA_D,
-            datasets._FE,
+            _survey_physics._BALMER,
+            _survey_physics._CA_HK,
+            _survey_physics._MG_B,
+            _survey_physics._NA_D,
+            _survey_physics._FE,
             [4226.7, 4304.4],  # Ca I, G band
         ]
     ),
-    "qso": np.concatenate([datasets._QSO_LINES, [5006.8, 4958.9]]),  # broad lines, [O III]
+    "qso": np.concatenate([_survey_physics._QSO_LINES, [5006.8, 4958.9]]),  # broad lines, [O III]
 }
 SURVEY = dict(
     n_points=256,
