@@ -317,6 +317,8 @@ class _Transformer:
 
     cls: type
     fitted: Mapping[str, Check] = field(default_factory=dict)
+    # Parameters added after files were written without them: their value in such a file.
+    before: Mapping[str, object] = field(default_factory=dict)
 
 
 _POINTS = _integer(1, _MAX_POINTS)
@@ -342,6 +344,7 @@ _TRANSFORMERS: dict[str, _Transformer] = {
     "FluxScaler": _Transformer(
         FluxScaler,
         {"n_features_in_": _POINTS, "feature_names_in_": _optional(_any_feature_names)},
+        before={"clip": None},  # files before FluxScaler's clip scaled without clipping
     ),
     "SpectrumResampler": _Transformer(
         SpectrumResampler,
@@ -618,7 +621,7 @@ def _transformer(stored, where: str):
     params, ignored = _check_params(
         stored.get("params"), f"{where}.params", entry.cls, {}, lenient=False
     )
-    transformer = entry.cls(**params)
+    transformer = entry.cls(**{**entry.before, **params})
     try:
         transformer._validate_params()
     except InvalidParameterError as exc:  # constraints that involve several parameters

@@ -57,13 +57,20 @@ class _FluxScaling(nn.Module):
         The divisor of ``method="constant"``.
     n_points : int
         Points per spectrum (fixes the middle positions for ``"median"``).
+    clip : float or None
+        The bound on the scaled values (None: none).
     """
 
-    def __init__(self, method: str, divisor: float, n_points: int):
+    def __init__(self, method: str, divisor: float, n_points: int, clip: float | None = None):
         super().__init__()
         self.method, self.divisor, self.n_points = method, float(divisor), int(n_points)
+        self.clip = None if clip is None else float(clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._scale(x)
+        return x if self.clip is None else x.clamp(-self.clip, self.clip)
+
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
         if self.method == "constant":
             return x / self.divisor
         if self.method == "zscore":
@@ -209,7 +216,7 @@ def _probability_graph(model) -> tuple:
     n_points = int(clf.n_features_in_)
     scaling = None
     if scaler is not None:
-        scaling = _FluxScaling(scaler.method, scaler.divisor, n_points)
+        scaling = _FluxScaling(scaler.method, scaler.divisor, n_points, scaler.clip)
     # (With skorch's compile=True, module_ wraps the network: the plain one is exported.)
     network = copy.deepcopy(getattr(clf.module_, "_orig_mod", clf.module_)).to("cpu").eval()
     graph = _ProbabilityGraph(scaling, network, getattr(clf, "input_mean_", None)).eval()
@@ -362,7 +369,12 @@ def to_onnx(model, path, *, opset_version: int | None = None) -> Path:
         "scaler": json.dumps(
             None
             if scaler is None
-            else {"class": "FluxScaler", "method": scaler.method, "divisor": scaler.divisor}
+            else {
+                "class": "FluxScaler",
+                "method": scaler.method,
+                "divisor": scaler.divisor,
+                "clip": scaler.clip,
+            }
         ),
         "skspectra_version": __version__,
     }

@@ -63,7 +63,8 @@ def seed_pipeline(**params) -> Pipeline:
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        ``FluxScaler(method="constant", divisor=100)`` followed by the classifier (unfitted).
+        ``FluxScaler(method="constant", divisor=100, clip=None)`` (the contest's scaling, no
+        clipping) followed by the classifier (unfitted).
 
     Examples
     --------
@@ -76,6 +77,6 @@ def seed_pipeline(**params) -> Pipeline:
     0.05
     """
     return make_pipeline(
-        FluxScaler(method="constant", divisor=100.0),
+        FluxScaler(method="constant", divisor=100.0, clip=None),
         SpectrumCNNClassifier(**{**SEED_PARAMS, **params}),
     )

@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +299,16 @@ def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
     assert training_ratios(ours, [{"available": False}] * 3) == []
     result["training_ratios_by_round"] = training_ratios(ours, keras)
     assert "phase 1 / phase 2: 2.00x / 2.10x, 2.00x / 1.60x." in render_markdown(result)
+
+
+def test_a_screen_candidate_sets_the_scaler_and_the_development_survey_is_another_draw():
+    import benchmarks.screen as screen
+
+    pipe = screen.build_candidate({"_scaler": {"clip": None}, "max_epochs": 2}, seed=3)
+    assert pipe[0].get_params() == {"method": "median", "divisor": 100.0, "clip": None}
+    assert (pipe[-1].max_epochs, pipe[-1].random_state) == (2, 3)
+    assert screen.build_candidate({}, seed=0)[0].clip == 100.0
+    # The development survey is never the benchmark's survey (random_state=0).
+    assert screen.DEV_SURVEY["random_state"] != 0
+    X, y = screen.screened_spectra("dev-survey", Path("/nonexistent"), 5)
+    assert X.shape == (600, 800) and set(y) == {"star", "galaxy", "qso", "unknown"}

@@ -63,13 +63,16 @@ def _session(path):
 
 
 # ---------------------------------------------------------------------------- the torch scaler
+@pytest.mark.parametrize("clipped", [False, True])
 @pytest.mark.parametrize("n_points", [N_POINTS, N_POINTS - 1])  # even and odd (median)
 @pytest.mark.parametrize("method", METHODS)
-def test_torch_scaling_matches_flux_scaler(method, n_points):
+def test_torch_scaling_matches_flux_scaler(method, n_points, clipped):
     X = _spectra(n_points)
-    scaler = FluxScaler(method=method, divisor=7.0).fit(X)
+    plain = FluxScaler(method=method, divisor=7.0, clip=None).fit_transform(X)
+    clip = 0.5 * float(np.abs(plain).max()) if clipped else None  # a bound that bites
+    scaler = FluxScaler(method=method, divisor=7.0, clip=clip).fit(X)
     expected = scaler.transform(X)
-    got = _FluxScaling(method, 7.0, n_points)(torch.from_numpy(X)).numpy()
+    got = _FluxScaling(method, 7.0, n_points, clip)(torch.from_numpy(X)).numpy()
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
     assert np.isfinite(got).all()
@@ -98,15 +101,17 @@ def test_onnx_agrees_with_predict_proba(clf, method, tmp_path):
     assert json.loads(props["classes"]) == ["galaxy", "qso", "star"]
     assert props["classes_dtype"] == "<U6"
     assert props["n_points"] == str(N_POINTS)
-    scaler = None if method is None else {"class": "FluxScaler", "method": method, "divisor": 100.0}
-    assert json.loads(props["scaler"]) == scaler
+    scaler = dict(method=method, divisor=100.0, clip=100.0)
+    expected = None if method is None else {"class": "FluxScaler", **scaler}
+    assert json.loads(props["scaler"]) == expected
     labels = np.array(json.loads(props["classes"]), dtype=props["classes_dtype"])
-    for n in (1, 17):
-        proba = session.run(["probabilities"], {"spectra": X[:n]})[0]
-        expected = model.predict_proba(X[:n])
+    spiked = X[:3] + np.float32(1e4) * (np.arange(N_POINTS) == 5)  # clipped by the scaler
+    for n, rows in ((1, X), (17, X), (3, spiked)):
+        proba = session.run(["probabilities"], {"spectra": rows[:n]})[0]
+        expected = model.predict_proba(rows[:n])
         assert proba.shape == (n, 3)
         np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-5)
-        np.testing.assert_array_equal(labels[proba.argmax(axis=1)], model.predict(X[:n]))
+        np.testing.assert_array_equal(labels[proba.argmax(axis=1)], model.predict(rows[:n]))
 
 
 @needs_onnx

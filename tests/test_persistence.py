@@ -480,6 +480,16 @@ def test_writes_are_atomic(pipe, tmp_path, monkeypatch):
     assert type(load(path)[-1]) is SpectrumCNNClassifier
 
 
+def test_a_file_from_before_the_scaler_clipped_loads_without_clipping(saved, tmp_path):
+    def unclipped(description):
+        del description["transformers"][0]["params"]["clip"]
+        return description
+
+    assert load(saved)[0].clip == 100.0
+    old = load(_rewrite(saved, tmp_path / "old.skspectra", description=unclipped))
+    assert old[0].clip is None  # as it scaled when it was written
+
+
 def test_saved_description_is_plain_json(saved):
     with zipfile.ZipFile(saved) as archive:
         assert archive.namelist() == ["skspectra.json", "weights.pt"]
@@ -487,7 +497,8 @@ def test_saved_description_is_plain_json(saved):
     assert description["format_version"] == FORMAT_VERSION
     assert set(description["versions"]) == {"skspectra", "torch", "scikit-learn", "skorch", "numpy"}
     assert description["pipeline"] == {"steps": ["fluxscaler", "spectrumcnnclassifier"]}
-    assert description["transformers"][0]["params"] == {"method": "median", "divisor": 100.0}
+    params = {"method": "median", "divisor": 100.0, "clip": 100.0}
+    assert description["transformers"][0]["params"] == params
     assert description["transformers"][0]["n_features_in_"] == 64
     clf = description["classifier"]
     assert (clf["module"], clf["n_classes"], clf["n_points"]) == ("SpectrumResNet", 3, 64)

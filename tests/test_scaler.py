@@ -204,6 +204,9 @@ def test_transform_before_fit_raises():
         (dict(method="constant", divisor=0.0), "divisor"),
         (dict(method="constant", divisor=-100.0), "divisor"),
         (dict(divisor="100"), "divisor"),
+        (dict(clip=0.0), "clip"),
+        (dict(clip=-5.0), "clip"),
+        (dict(clip="100"), "clip"),
     ],
 )
 def test_invalid_parameters_raise(params, match):
@@ -212,8 +215,32 @@ def test_invalid_parameters_raise(params, match):
 
 
 def test_init_stores_parameters_verbatim():
-    scaler = FluxScaler(method="nonsense", divisor=-1)
-    assert scaler.get_params() == {"method": "nonsense", "divisor": -1}
+    scaler = FluxScaler(method="nonsense", divisor=-1, clip=-2)
+    assert scaler.get_params() == {"method": "nonsense", "divisor": -1, "clip": -2}
+
+
+@pytest.mark.parametrize("method", ["median", "constant"])  # the others stay far below 100
+def test_default_clips_a_spike_at_100_and_keeps_nan(method):
+    # A cosmic ray thousands of times the continuum, and a missing pixel.
+    X = np.ones((2, 50))
+    X[:, 10] = 50_000.0
+    X[:, 20] = -50_000.0
+    X[1, 30] = np.nan
+    plain = FluxScaler(method=method, clip=None).fit_transform(X)
+    out = FluxScaler(method=method).fit_transform(X)
+    assert np.nanmax(plain) > 100 and np.nanmin(plain) < -100
+    np.testing.assert_array_equal(out[:, 10], 100.0)
+    np.testing.assert_array_equal(out[:, 20], -100.0)
+    assert np.isnan(out[1, 30]) and np.isnan(out).sum() == 1
+    inside = np.abs(plain) <= 100
+    np.testing.assert_array_equal(out[inside], plain[inside])
+
+
+def test_clip_bounds_the_scaled_values_not_the_raw_ones():
+    X = np.array([[1.0, 2.0, 50.0, 1.0, 1.0], [10.0, 20.0, 500.0, 10.0, 10.0]])
+    out = FluxScaler(clip=5.0).fit_transform(X)
+    np.testing.assert_array_equal(out[0], out[1])  # brightness still does not matter
+    np.testing.assert_array_equal(out[0], [1.0, 2.0, 5.0, 1.0, 1.0])
 
 
 # --- scikit-learn integration --------------------------------------------------------------------
