@@ -40,8 +40,6 @@ __all__ = ["SpectrumCNNClassifier"]
 # An epoch is one pass over the training spectra but at least this many batches: on a few dozen
 # spectra one pass is a single step, and 30 such epochs would be too few steps to learn.
 _MIN_BATCHES_PER_EPOCH = 10
-# With mixup an epoch is this many times as long: mixing learns more slowly (Zhang et al. 2018).
-_MIXUP_EPOCH_FACTOR = 3
 # center="auto" centres spectra that differ from their mean by less than this share of its norm.
 _AUTO_CENTER_SPREAD = 0.05
 # mixup="auto" mixes centred spectra with this Beta alpha.
@@ -81,8 +79,7 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
     class_weight : None, "balanced" or dict, default=None
         Class weights in both losses, multiplied into ``sample_weight`` (as in scikit-learn).
     batches_per_epoch : int or None, default=None
-        None: one pass over the training spectra but at least 10 batches (three times that
-        with mixup, which learns more slowly).
+        None: one pass over the training spectra but at least 10 batches, mixing or not.
     validation_split : None, float, int or CV splitter, default=None
         Spectra held out to score macro-F1 every epoch and keep the best epoch: a fraction, a
         count (stratified) or a splitter's first split. None: keep the last epoch.
@@ -308,7 +305,6 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         n_batches = self.batches_per_epoch
         if n_batches is None:
             n_batches = max(-(-len(dataset) // batch_size), _MIN_BATCHES_PER_EPOCH)
-            n_batches *= _MIXUP_EPOCH_FACTOR if self.mixup_alpha_ else 1
         labels = dataset.labels
         fractions = resolve_class_fractions(self.class_fractions, self.classes_, labels)
         sampler = ClassFractionSampler(labels, batch_size, n_batches, fractions, dataset.rng)

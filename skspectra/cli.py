@@ -524,7 +524,7 @@ def _add_training(p: argparse.ArgumentParser, epochs: int, f1_epochs: int) -> No
     g.add_argument(
         "--batches-per-epoch",
         type=_whole(1),
-        help="default: one pass over the data (at least 10 batches); three times that with mixup",
+        help="default: one pass over the data (at least 10 batches)",
     )
     g.add_argument(
         "--class-fractions",
