@@ -41,7 +41,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skspectra import FluxScaler, SpectrumCNNClassifier, make_spectra
+from skspectra import FluxScaler, SpectrumAugmentation, SpectrumCNNClassifier, make_spectra
 
 from ._machine import machine_info
 from .accuracy import (
@@ -82,10 +82,13 @@ DEV_SURVEY = dict(
 
 def build_candidate(params: dict, seed: int) -> Pipeline:
     """The pipeline a candidate stands for: ``FluxScaler(**params["_scaler"])``, the step
-    named by its ``"_before"`` key if any, then the classifier with the other ``params``."""
+    named by its ``"_before"`` key if any, then the classifier with the other ``params``
+    (``"_augment"``: the strengths of its ``SpectrumAugmentation``)."""
     params = dict(params)
     scaler = FluxScaler(**params.pop("_scaler", {}))
     before = [BEFORE[params.pop("_before")]()] if "_before" in params else []
+    if "_augment" in params:
+        params["augment"] = SpectrumAugmentation(**params.pop("_augment"))
     clf = SpectrumCNNClassifier(random_state=seed, **params)
     return make_pipeline(scaler, *before, clf)
 

@@ -21,6 +21,7 @@ from benchmarks.accuracy import (
     run_one,
     ucr_resample,
 )
+from skspectra import SpectrumAugmentation
 
 PEERS = "logreg,1nn"
 
@@ -308,6 +309,9 @@ def test_a_screen_candidate_sets_the_scaler_and_the_development_survey_is_anothe
     assert pipe[0].get_params() == {"method": "median", "divisor": 100.0, "clip": None}
     assert (pipe[-1].max_epochs, pipe[-1].random_state) == (2, 3)
     assert screen.build_candidate({}, seed=0)[0].clip == 100.0
+    assert screen.build_candidate({}, seed=0)[-1].augment is True
+    augment = screen.build_candidate({"_augment": {"mask": 0.05}}, seed=0)[-1].augment
+    assert augment.get_params() == {**SpectrumAugmentation().get_params(), "mask": 0.05}
     # The development survey is never the benchmark's survey (random_state=0).
     assert screen.DEV_SURVEY["random_state"] != 0
     X, y = screen.screened_spectra("dev-survey", Path("/nonexistent"), 5)
