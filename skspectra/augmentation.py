@@ -46,11 +46,8 @@ class SpectrumAugmentation(BaseEstimator):
         deviation.
     mask : float, default=0.0
         Largest masked window, as a fraction of the spectrum's length (each spectrum draws a
-        width from 0 to that many points). 0, the default: no masking. On the asteroids of
-        ``benchmarks/results/accuracy.md`` ``mask=0.05`` raised macro-F1 from 0.793 to 0.809
-        and UCR Meat's accuracy from 0.956 to 0.972, but lowered Strawberry's from 0.961 to
-        0.950 (3 seeds each; Meat before its longer mixup epochs, which now reach 0.983), so
-        ``augment=True`` leaves it off.
+        width from 0 to that many points). 0, the default: by inner cross-validation
+        ``mask=0.05`` scored below no masking (``benchmarks/results/screens.md``).
 
     See Also
     --------
