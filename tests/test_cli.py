@@ -25,6 +25,27 @@ def run(*argv: str) -> subprocess.CompletedProcess:
     return done
 
 
+def test_the_program_tunes_the_allocator_in_its_own_process_and_main_never_does(tmp_path):
+    # ``main`` called from Python (a user's process) leaves glibc alone; ``run``, the program
+    # behind ``skspectra`` and ``python -m skspectra``, tunes it. Counted by the mallopt lookups.
+    missing = str(tmp_path / "missing.joblib")
+    code = (
+        "import ctypes, sys\n"
+        "looked_up = []\n"
+        "lookup = ctypes.CDLL.__getattr__\n"
+        "ctypes.CDLL.__getattr__ = lambda lib, name: looked_up.append(name) or lookup(lib, name)\n"
+        "from skspectra.cli import main, run\n"
+        f"argv = ['predict', {missing!r}, {missing!r}, '--out', {missing + '.csv'!r}]\n"
+        "status = main(argv)\n"
+        "before = looked_up.count('mallopt')\n"
+        "sys.argv = ['skspectra', *argv]\n"
+        "print(status, before, run(), looked_up.count('mallopt') > before)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    expected = ["2", "0", "2", "True" if sys.platform == "linux" else "False"]
+    assert done.stdout.split()[-4:] == expected, done.stderr
+
+
 @pytest.fixture
 def npz(tmp_path):
     X, y = make_lines(n=120, n_points=64)
