@@ -10,7 +10,9 @@ state, compiled code or threads never flatter another's):
 - ``predict_proba`` of a fitted ``SpectrumCNNClassifier`` with each ``inference`` backend
   (``eager``, the default, ``compile``, ``onnxruntime``) at batch sizes 1 to 1024, the call
   repeated (so a backend's one-off compile or export is reported apart, as ``first_call_s``),
-  and ``eager+malloc``: the default after the opt-in :func:`skspectra.inference.tune_malloc`;
+  ``eager+freed``: the default in a process that has freed one ordinary 25 MB array first
+  (glibc's thresholds then rise by themselves), and ``eager+malloc``: the default after the
+  opt-in :func:`skspectra.inference.tune_malloc`;
 - ``catalogue``: one ``predict_proba`` call on many spectra (the default backend), first and
   second call, and the peak memory above the input's own size, for two sizes;
 - ``stream``: many ``predict_proba`` calls with the default backend, of 128 spectra each (a
@@ -18,7 +20,8 @@ state, compiled code or threads never flatter another's):
   and of the last calls, the slowest call and the rate over all of them;
 - ``train``: training spectra/s of each phase (cross-entropy, soft macro-F1) at batch 160, of
   the seed network (the one Keras trains: no batch normalisation, no augmentation) as the
-  library runs it and after the opt-in ``tune_malloc()``, and of skspectra's defaults;
+  library runs it and after the opt-in ``tune_malloc()``, and of skspectra's defaults, as a
+  user's process runs them and after ``tune_malloc()`` (what the ``skspectra`` program sets);
 - ``keras``: the seed network in Keras 3 on TensorFlow, trained and run at batch 160, when an
   interpreter with them is given (``--keras-python``; skipped when they are not installed).
 
@@ -48,8 +51,10 @@ from pathlib import Path
 import numpy as np
 
 BATCHES = (1, 2, 8, 32, 128, 512, 1024)
-BACKENDS = ("eager", "eager+malloc", "compile", "onnxruntime")
+BACKENDS = ("eager", "eager+freed", "eager+malloc", "compile", "onnxruntime")
+FREED_MB = 25  # an ordinary array glibc maps on its own (over 128 kB, under 32 MB), then freed
 TRAIN_BATCH = 160
+TRAIN_GROUPS = ("train", "train+malloc", "train-default", "train-default+malloc")
 STREAM_WINDOW = 20  # calls at the start and at the end of a stream whose rates are reported
 # The classifier parameters that make the network of SEED_MODEL.md, as the Keras comparison
 # trains it (benchmarks/_keras_speed.py); their values come from skspectra.presets.SEED_PARAMS.
@@ -61,17 +66,24 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _rate(run, n: int, repeats: int) -> tuple[float, float]:
-    """(first call in s, median spectra/s of ``repeats`` more calls)."""
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _rate(run, n: int, repeats: int) -> tuple[float, float, int]:
+    """(first call in s, median spectra/s of ``repeats`` more calls, median minor page faults
+    per call: memory the call touched for the first time, fresh from the kernel)."""
     start = time.perf_counter()
     run()
     first = time.perf_counter() - start
-    times = []
+    times, faults = [], []
     for _ in range(repeats):
+        before = _minor_faults()
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    return first, n / statistics.median(times)
+        faults.append(_minor_faults() - before)
+    return first, n / statistics.median(times), statistics.median_low(faults)
 
 
 def _repeats_for(batch: int, n_points: int, repeats: int) -> int:
@@ -136,9 +148,15 @@ def worker(group: str, cfg: dict) -> dict:
 
         out["malloc_tuned"] = tune_malloc()
         group = group.removesuffix("+malloc")
+    if group.endswith("+freed"):
+        # What a process that has read a few thousand spectra has done: free one mapped array.
+        # glibc then raises its mmap threshold to that array's size and keeps up to twice it
+        # of freed heap, enough for a chunk's activations (the process-by-process table).
+        np.ones(FREED_MB * 2**20 // 8).sum()
+        group = group.removesuffix("+freed")
     if group == "matmul":
         a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-        _, rate = _rate(lambda: a @ b, 1, 20)
+        _, rate, _ = _rate(lambda: a @ b, 1, 20)
         out["gflops"] = 2 * 2048**3 * rate / 1e9
     elif group == "raw":
         from skspectra.network import SpectrumResNet
@@ -152,17 +170,18 @@ def worker(group: str, cfg: dict) -> dict:
                 with torch.no_grad():
                     net(x)
 
-            _, rate = _rate(run, batch, _repeats_for(batch, n_points, repeats))
+            _, rate, _ = _rate(run, batch, _repeats_for(batch, n_points, repeats))
             out["rates"][str(batch)] = rate
     elif group.startswith("predict:"):
         clf = _fitted(n_points, group.split(":", 1)[1])
-        out["rates"], out["first_call_s"] = {}, {}
+        out["rates"], out["first_call_s"], out["faults_per_call"] = {}, {}, {}
         for batch in cfg["batches"]:
             X = rng.normal(size=(batch, n_points)).astype(np.float32)
-            first, rate = _rate(
+            first, rate, faults = _rate(
                 lambda X=X: clf.predict_proba(X), batch, _repeats_for(batch, n_points, repeats)
             )
             out["rates"][str(batch)], out["first_call_s"][str(batch)] = rate, first
+            out["faults_per_call"][str(batch)] = faults
     elif group.startswith("catalogue:"):
         n = int(group.split(":", 1)[1])
         clf = _fitted(n_points, cfg["catalogue_backend"])
@@ -310,6 +329,36 @@ def _rows(entries: dict, row) -> list[str]:
     ]
 
 
+def _rounds_table(result: dict) -> list[str]:
+    """Each round's worker process apart, for ``predict_proba``: its rate and the page faults
+    per call, which tell a process whose allocator hands freed memory back to the system (and
+    takes it again, zeroed, on the next call) from one that reuses it."""
+    limit, batches = result["flop_limit_spectra_per_s"], result["config"]["batches"]
+    entries = {k: v for k, v in result.get("predict_rounds", {}).items() if len(v) > 1}
+    if not entries:
+        return []
+    lines = [
+        "",
+        "## `predict_proba` process by process",
+        "",
+        "Each round is a fresh process. Cell: spectra/s (fraction of the limit), minor page "
+        "faults per call (median); a page fault takes a fresh, zeroed page from the kernel "
+        "(4 kB, or 2 MB where it gives transparent huge pages).",
+        "",
+        "| method | round | " + " | ".join(f"batch {b}" for b in batches) + " |",
+        "|---|---|" + "---|" * len(batches),
+    ]
+    for name, rounds in entries.items():
+        for i, entry in enumerate(rounds, 1):
+            cells = [
+                f"{entry['rates'][str(b)]:.0f} ({entry['rates'][str(b)] / limit:.0%}), "
+                f"{entry['faults_per_call'][str(b)]:,}"
+                for b in batches
+            ]
+            lines.append(f"| {name} | {i} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render_markdown(result: dict) -> str:
     limit = result["flop_limit_spectra_per_s"]
     batches = result["config"]["batches"]
@@ -347,6 +396,7 @@ def render_markdown(result: dict) -> str:
     if raw and default:
         ratios = ", ".join(f"{b}: {default[str(b)] / raw[str(b)]:.2f}x" for b in batches)
         lines += ["", f"`predict_proba` (default) over the raw eager forward, by batch: {ratios}."]
+    lines += _rounds_table(result)
     lines += [
         "",
         "## One call on a catalogue (default `inference`)",
@@ -398,6 +448,8 @@ def render_markdown(result: dict) -> str:
         "train": "skspectra, seed network",
         "train+malloc": "skspectra, seed network, after the opt-in tune_malloc()",
         "train-default": "skspectra defaults (+ batch norm, augmentation)",
+        "train-default+malloc": "skspectra defaults, after tune_malloc() (the command line's "
+        "setting)",
     }
     for name, label in labels.items():
         entry = result["training"].get(name, {})
@@ -479,7 +531,9 @@ def main(argv: list[str] | None = None) -> dict | None:
         default=[5000, 40000],
         help="spectra in one predict_proba call (time and memory)",
     )
-    parser.add_argument("--catalogue-backend", default="eager", choices=BACKENDS[:1] + BACKENDS[2:])
+    parser.add_argument(
+        "--catalogue-backend", default="eager", choices=("eager", "compile", "onnxruntime")
+    )
     parser.add_argument(
         "--streams",
         nargs="*",
@@ -520,7 +574,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     groups += [(f"predict:{b}", None) for b in args.backends]
     groups += [(f"catalogue:{n}", None) for n in args.catalogue]
     groups += [(f"stream:{stream}", None) for stream in args.streams]
-    groups += [("train", None), ("train+malloc", None), ("train-default", None)]
+    groups += [(name, None) for name in TRAIN_GROUPS]
     # Keras trains in every round too, next to skspectra's training, under the same load.
     groups += [("keras", None)]
     rounds: dict[str, list] = {g: [] for g, _ in groups}
@@ -547,9 +601,17 @@ def main(argv: list[str] | None = None) -> dict | None:
         "matmul_gflops": gflops,
         "flop_limit_spectra_per_s": gflops * 1e9 / flops,
         "inference": inference,
+        "predict_rounds": {
+            f"predict_proba {b}": [
+                {key: r[key] for key in ("rates", "faults_per_call")}
+                for r in rounds[f"predict:{b}"]
+                if "rates" in r
+            ]
+            for b in args.backends
+        },
         "catalogue": {str(n): merged[f"catalogue:{n}"] for n in args.catalogue},
         "streams": {stream: merged[f"stream:{stream}"] for stream in args.streams},
-        "training": {name: merged[name] for name in ("train", "train+malloc", "train-default")},
+        "training": {name: merged[name] for name in TRAIN_GROUPS},
         "keras": keras,
         "training_ratios_by_round": training_ratios(rounds["train"], rounds["keras"]),
     }

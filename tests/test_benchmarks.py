@@ -301,6 +301,28 @@ def test_speed_rounds_merge_by_median_and_the_table_reports_streams():
     result["training_ratios_by_round"] = training_ratios(ours, keras)
     assert "phase 1 / phase 2: 2.00x / 2.10x, 2.00x / 1.60x." in render_markdown(result)
 
+    # Process by process: every round's own rate and page faults, not only their median.
+    assert "process by process" not in render_markdown(result)
+    result["predict_rounds"] = {
+        "predict_proba eager": [{"rates": {"1": 1200.0}, "faults_per_call": {"1": 0}},
+                                {"rates": {"1": 700.0}, "faults_per_call": {"1": 10336}}]
+    }  # fmt: skip
+    table = render_markdown(result)
+    assert "| predict_proba eager | 1 | 1200 (60%), 0 |" in table
+    assert "| predict_proba eager | 2 | 700 (35%), 10,336 |" in table
+
+
+def test_speed_counts_the_fresh_pages_each_call_takes():
+    from benchmarks.speed import _rate
+
+    # 128 MB is above any threshold glibc keeps freed memory under: each call maps it afresh,
+    # at least 64 faults (2 MB huge pages) and up to 32,768 (4 kB pages).
+    _, _, fresh = _rate(lambda: np.ones(2**24), 1, 2)
+    assert fresh >= 64
+    buffer = np.zeros(2**24)
+    _, rate, reused = _rate(lambda: buffer.fill(1.0), 1, 2)
+    assert reused <= 4 and rate > 0
+
 
 def test_a_screen_candidate_sets_the_scaler_and_the_development_survey_is_another_draw():
     import benchmarks.screen as screen
