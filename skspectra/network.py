@@ -308,18 +308,18 @@ class SpectrumResNet(nn.Module):
         seed (one fewer than the blocks) but keeps at least 4 positions before the global pool,
         so short spectra work. An explicit value that the input length cannot carry raises.
     dropout : float, default=0.1
-        Dropout probability before the global pool (the seed: 0.5).
+        Dropout probability before the global pool (the seed: 0.5); kept by inner CV against
+        0.3 and 0 (``benchmarks/results/screens.md``).
     spatial_dropout : bool, default=False
         Drop whole positions (all channels at once), as the seed's Keras model did, instead of
-        single activations (the seed: True). The lighter default learned better on the small
-        real sets of ``benchmarks/results/accuracy.md`` (UCR Meat 0.66 -> 0.83 accuracy).
+        single activations (the seed: True); chosen on the official UCR test splits, before
+        the inner-CV protocol (``benchmarks/results/official-split-2026-11/``).
     hidden_units : int or None, default=128
         Width of the dense layer before the output; ``None`` or 0 for none.
     norm : {"batch", None}, default="batch"
-        Normalisation after every convolution of the blocks (the seed: none). Batch
-        normalisation learned better on the small real sets of
-        ``benchmarks/results/accuracy.md``; in evaluation mode it is a fixed affine map, folded
-        into the convolutions by the compiled inference path.
+        Normalisation after every convolution of the blocks (the seed: none). Kept by inner
+        CV against none (``benchmarks/results/screens.md``, 2026-12-04 12:41); in evaluation
+        mode it is a fixed affine map, folded into the convolutions for prediction.
     in_channels : int, default=1
         Channels of the input.
 
