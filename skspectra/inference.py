@@ -40,8 +40,10 @@ probability; ONNX Runtime computes its softmax in float32, so a probability that
 The library never changes process-wide settings by itself. On Linux with glibc, a server that
 predicts in a loop may call :func:`tune_malloc` once: it raises glibc's ``malloc`` thresholds so
 that the network's activation buffers (tens of MB) are reused instead of being returned to the
-system and faulted in again after every chunk (1.5-2x faster prediction on the project's 2-core
-machine, ``benchmarks/results/speed.md``).
+system and faulted in again after every chunk. Whether a process pays that depends on its
+allocation history (whether it has freed a mapped block of 20-32 MB); at 32 spectra per call,
+23-55 % of the FLOP limit when it does, 62-81 % when not (``benchmarks/results/speed.md``). The
+``skspectra`` command line calls it in its own process.
 """
 
 from __future__ import annotations

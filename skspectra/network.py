@@ -312,8 +312,8 @@ class SpectrumResNet(nn.Module):
         0.3 and 0 (``benchmarks/results/screens.md``).
     spatial_dropout : bool, default=False
         Drop whole positions (all channels at once), as the seed's Keras model did, instead of
-        single activations (the seed: True); chosen on the official UCR test splits, before
-        the inner-CV protocol (``benchmarks/results/official-split-2026-11/``).
+        single activations (the seed: True); kept by inner CV against spatial dropout
+        (``benchmarks/results/screens.md``).
     hidden_units : int or None, default=128
         Width of the dense layer before the output; ``None`` or 0 for none.
     norm : {"batch", None}, default="batch"
