@@ -149,9 +149,9 @@ def worker(group: str, cfg: dict) -> dict:
         out["malloc_tuned"] = tune_malloc()
         group = group.removesuffix("+malloc")
     if group.endswith("+freed"):
-        # What a process that has read a few thousand spectra has done: free one mapped array.
-        # glibc then raises its mmap threshold to that array's size and keeps up to twice it
-        # of freed heap, enough for a chunk's activations (the process-by-process table).
+        # Free one mapped array of 20-32 MB, as any NumPy array of that size is: glibc then
+        # raises its mmap threshold to that size and keeps up to twice it of freed heap,
+        # enough for a chunk's activations (the process-by-process table).
         np.ones(FREED_MB * 2**20 // 8).sum()
         group = group.removesuffix("+freed")
     if group == "matmul":
