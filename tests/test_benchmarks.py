@@ -338,3 +338,37 @@ def test_a_screen_candidate_sets_the_scaler_and_the_development_survey_is_anothe
     assert screen.DEV_SURVEY["random_state"] != 0
     X, y = screen.screened_spectra("dev-survey", Path("/nonexistent"), 5)
     assert X.shape == (600, 800) and set(y) == {"star", "galaxy", "qso", "unknown"}
+
+
+def test_the_survey_fit_compares_two_checkouts_on_the_same_spectra(tmp_path):
+    """Against its own revision, each side is the same code on the same spectra: the same
+    predictions, epochs and score, each imported from its own folder (a fresh process each)."""
+    import subprocess
+
+    from benchmarks import survey_fit
+
+    inside = subprocess.run(["git", "rev-parse"], cwd=survey_fit.ROOT, capture_output=True)
+    if inside.returncode != 0:
+        pytest.skip("not a git checkout: the baseline is a git worktree")
+    worktrees = subprocess.run(
+        ["git", "worktree", "list"], cwd=survey_fit.ROOT, capture_output=True, text=True
+    ).stdout
+    report = survey_fit.main(
+        ["--baseline", "HEAD", "--n-train", "40", "--n-test", "20", "--n-points", "96"]
+        + ["--rounds", "1", "--out-dir", str(tmp_path)]
+    )
+    baseline, current = sorted(report["rounds"], key=lambda r: r["side"])
+    assert (baseline["side"], current["side"]) == ("baseline", "current")
+    assert baseline["predictions"] == current["predictions"]
+    assert len(current["predictions"]) == 20
+    assert baseline["epochs"] == current["epochs"] == 20  # 15 + 5, the defaults' schedule
+    assert baseline["macro_f1"] == current["macro_f1"]
+    assert Path(current["skspectra_file"]).is_relative_to(survey_fit.ROOT)
+    assert not Path(baseline["skspectra_file"]).is_relative_to(survey_fit.ROOT)
+    saved = json.loads((tmp_path / "survey_fit.json").read_text())
+    assert "predictions" not in saved["rounds"][0] and saved["survey"]["n_train"] == 40
+    assert "| 0 | current |" in (tmp_path / "survey_fit.md").read_text()
+    after = subprocess.run(
+        ["git", "worktree", "list"], cwd=survey_fit.ROOT, capture_output=True, text=True
+    ).stdout
+    assert after == worktrees  # the baseline's worktree is gone
