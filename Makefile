@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint format bench clean
+.PHONY: install demo test test-slow lint format clean
 
 install: $(STAMP)
 
