@@ -362,7 +362,10 @@ def _aeon_methods(names: list[str]) -> dict[str, Method | str]:
         )
         from aeon.classification.interval_based import QUANTClassifier
     except ImportError as exc:
-        why = f"aeon is not installed ({exc}): pip install -e .[bench]"
+        why = (
+            f"aeon cannot be imported ({exc}): pip install 'numba>=0.68' matplotlib deprecated"
+            " && pip install --no-deps 'aeon>=1.6' (aeon's own pins would downgrade numpy)"
+        )
         return dict.fromkeys(wanted, why)
     versions = package_versions(["aeon", "numba"])
     package = f"aeon {versions['aeon']} (numba {versions['numba']})"
