@@ -523,13 +523,19 @@ def run_one(
     log: Callable[[str], None],
     threads: int = 1,
     cv_folds: int = CV_FOLDS,
+    seed_offset: int = 0,
 ) -> dict:
-    """Fit and score one method on one resample of one data set (every fold of it)."""
+    """Fit and score one method on one resample of one data set (every fold of it), each fit
+    seeded with ``resample + seed_offset``."""
     y_true, y_pred = [], []
     fit_s, predict_s, best_epochs, caught = [], [], [], {}
     for train, test in resample_splits(data, resample, cv_folds):
         est, pred, t_fit, t_pred, record = fit_predict(
-            lambda: method.build(resample), data.X[train], data.y[train], data.X[test], threads
+            lambda: method.build(resample + seed_offset),
+            data.X[train],
+            data.y[train],
+            data.X[test],
+            threads,
         )
         fit_s.append(t_fit)
         predict_s.append(t_pred)
@@ -544,6 +550,7 @@ def run_one(
     y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
     return {
         "resample": resample,
+        "seed": resample + seed_offset,
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
         "fit_s": [round(t, 4) for t in fit_s],
@@ -876,6 +883,11 @@ def markdown(report: dict) -> str:
             + (f"; {info['note']}" if info.get("note") and info["note"] != "synthetic" else "")
             + "."
         )
+    offset = proto.get("seed_offset", 0)
+    lines.append(
+        f"- Seeds: every fit is seeded with its resample number plus {offset}"
+        + (" (`--seed-offset`): another draw of each method's randomness." if offset else ".")
+    )
     lines += [
         "- Choosing defaults: screens score candidates by inner stratified k-fold CV on the "
         "training part of resample 0 only (`python -m benchmarks.screen`, recorded in "
@@ -1062,8 +1074,8 @@ def merge(old: dict, new: dict) -> dict:
     if old.get("protocol") != new["protocol"]:
         raise SystemExit(
             f"--merge: the results file's protocol {old.get('protocol')} differs from this "
-            f"run's {new['protocol']}: use the same --resamples/--cv-folds/--cv-repeats and "
-            "synthetic size, or another --out-dir"
+            f"run's {new['protocol']}: use the same --resamples/--cv-folds/--cv-repeats, "
+            "--seed-offset and synthetic size, or another --out-dir"
         )
     out = dict(old)
     ids = {i["id"] for i in new["invocations"]}
@@ -1125,6 +1137,13 @@ def parser() -> argparse.ArgumentParser:
         "synthetic unless --datasets",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="seed each fit with resample + this (default 0): another draw of every method's "
+        "randomness on the same resamples; a results file holds one offset",
+    )
     p.add_argument("--synthetic-n", type=int, default=600, help="spectra of the survey")
     p.add_argument("--synthetic-points", type=int, default=2600, help="points per spectrum")
     p.add_argument(
@@ -1222,6 +1241,8 @@ def main(argv: list[str] | None = None) -> dict:
             "cv_folds": args.cv_folds,
             "cv_repeats": args.cv_repeats,
             "synthetic": synthetic,
+            # only when set, so that files written before the option still merge
+            **({"seed_offset": args.seed_offset} if args.seed_offset else {}),
         },
         "datasets": datasets,
         "invocations": [invocation],
@@ -1258,7 +1279,9 @@ def main(argv: list[str] | None = None) -> dict:
                 }
                 for r in range(n_resamples):
                     try:
-                        run = run_one(method, data, r, log, args.threads, args.cv_folds)
+                        run = run_one(
+                            method, data, r, log, args.threads, args.cv_folds, args.seed_offset
+                        )
                     except KeyboardInterrupt:
                         raise
                     except Exception as exc:  # one failure must not lose the rest of the run

@@ -372,3 +372,24 @@ def test_the_survey_fit_compares_two_checkouts_on_the_same_spectra(tmp_path):
         ["git", "worktree", "list"], cwd=survey_fit.ROOT, capture_output=True, text=True
     ).stdout
     assert after == worktrees  # the baseline's worktree is gone
+
+
+def test_a_seed_offset_seeds_every_fit_and_keeps_its_results_apart(data_dir):
+    """--seed-offset K: the fit of resample r is seeded r + K, recorded per run; a results file
+    of one offset refuses to merge another's (two draws must not mix in one row)."""
+    seeds = []
+    data = load_dataset(DATASETS["coffee"], data_dir, {})
+    method = Method("rec", "rec", lambda seed: seeds.append(seed) or _Spy(), {})
+    runs = [run_one(method, data, r, lambda text: None, seed_offset=1000) for r in range(3)]
+    assert seeds == [1000, 1001, 1002] and [run["seed"] for run in runs] == seeds
+
+    out = data_dir / "results"
+    argv = ["--data-dir", str(data_dir), "--datasets", "coffee", "--methods", "1nn"]
+    main([*argv, "--resamples", "2", "--out-dir", str(out)])
+    with pytest.raises(SystemExit, match="protocol"):
+        main([*argv, "--resamples", "2", "--out-dir", str(out), "--merge", "--seed-offset", "7"])
+    report = main(
+        [*argv, "--resamples", "2", "--out-dir", str(data_dir / "o7"), "--seed-offset", "7"]
+    )
+    assert [r["seed"] for r in report["results"]["coffee"]["1nn"]["runs"]] == [7, 8]
+    assert "plus 7 (`--seed-offset`)" in (data_dir / "o7" / "accuracy.md").read_text()
