@@ -37,13 +37,14 @@ All backends give the eager forward's results within float32 round-off (about 1e
 probability; ONNX Runtime computes its softmax in float32, so a probability that eager gives as
 1e-40 can come out as 0).
 
-The library never changes process-wide settings by itself. On Linux with glibc, a server that
-predicts in a loop may call :func:`tune_malloc` once: it raises glibc's ``malloc`` thresholds so
-that the network's activation buffers (tens of MB) are reused instead of being returned to the
-system and faulted in again after every chunk. Whether a process pays that depends on its
-allocation history (whether it has freed a mapped block of 20-32 MB); at 32 spectra per call,
-23-55 % of the FLOP limit when it does, 62-81 % when not (``benchmarks/results/speed.md``). The
-``skspectra`` command line calls it in its own process.
+The library sets nothing process-wide by itself (no ``mallopt``). A predictor's first call on the CPU
+allocates and frees one block of about 32 MB (:func:`_settle_heap`), as any NumPy array of that
+size does: glibc's own dynamic thresholds then keep the chunk's activation buffers in its heap,
+where before the speed depended on the process's history (at 32 spectra per call, 24-52 % of the
+FLOP limit in 5 of 6 fresh processes, ``benchmarks/results/speed.md``). On Linux with glibc, a
+server may also call :func:`tune_malloc` once, which sets the thresholds higher (64 MB and
+256 MB); it makes training the defaults about 1.3x as fast. The ``skspectra`` command line
+calls it in its own process.
 """
 
 from __future__ import annotations
@@ -120,6 +121,25 @@ def tune_malloc() -> bool:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
         and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
     )
+
+
+# One block just under glibc's largest dynamic mmap threshold (32 MB on 64-bit systems).
+_SETTLE_BYTES = (32 << 20) - (64 << 10)
+
+
+def _settle_heap() -> None:
+    """Allocate and free one mapped block of ~32 MB, as any NumPy array of that size is.
+
+    glibc's documented rule (mallopt(3), M_MMAP_THRESHOLD) then serves buffers up to that size
+    from its heap and keeps up to twice it of freed heap, so a chunk's activations (about 40 MB
+    for the default network) are reused instead of faulted in afresh on every call. Without it
+    the speed depended on whether the process had happened to free such an array before: at 32
+    spectra per call 24-52 % of the FLOP limit in 5 of 6 fresh processes against 72-79 % with
+    it (``benchmarks/results/speed.md``). Unlike :func:`tune_malloc` it sets nothing: glibc's
+    thresholds move within their own bounds, as they do for any program.
+    """
+    block = np.empty(_SETTLE_BYTES, dtype=np.uint8)  # mapped, not touched: no page is faulted
+    del block
 
 
 def chunk_size(n_points: int) -> int:
@@ -374,6 +394,7 @@ class Predictor:
         # (spectra per call: a chunk or 1, points per spectrum) -> (weights key, compiled copy)
         self._compiled = {}
         self._session = None  # ((weights key, input mean bytes), onnxruntime session)
+        self._heap_settled = False
         # Building a compiled copy or an ONNX session takes seconds: one thread at a time.
         self._building = threading.Lock()
 
@@ -413,6 +434,9 @@ class Predictor:
             compiled = self._compiled_module(size, n_points, key)
         eager = self._folded_module(key) if self._fold else self.module
         small = self._small_forward(eager, key) if n % chunk < SMALL_BATCH else None
+        if device.type == "cpu" and not self._heap_settled:
+            _settle_heap()
+            self._heap_settled = True
         out = []
         shift = None if offset is None else torch.from_numpy(np.asarray(offset)).to(device)
         with torch.inference_mode():
