@@ -37,13 +37,13 @@ All backends give the eager forward's results within float32 round-off (about 1e
 probability; ONNX Runtime computes its softmax in float32, so a probability that eager gives as
 1e-40 can come out as 0).
 
-The library sets nothing process-wide by itself (no ``mallopt``). A predictor's first call on the CPU
-allocates and frees one block of about 32 MB (:func:`_settle_heap`), as any NumPy array of that
-size does: glibc's own dynamic thresholds then keep the chunk's activation buffers in its heap,
-where before the speed depended on the process's history (at 32 spectra per call, 24-52 % of the
-FLOP limit in 5 of 6 fresh processes, ``benchmarks/results/speed.md``). On Linux with glibc, a
-server may also call :func:`tune_malloc` once, which sets the thresholds higher (64 MB and
-256 MB); it makes training the defaults about 1.3x as fast. The ``skspectra`` command line
+The library sets nothing process-wide by itself (no ``mallopt``). A predictor's first call on
+the CPU allocates and frees one block of about 32 MB (:func:`_settle_heap`), as any NumPy array
+of that size does: glibc's own dynamic thresholds then keep the chunk's activation buffers in its
+heap, where before the speed depended on the process's history (at 32 spectra per call, 24-52 %
+of the FLOP limit in 5 of 6 fresh processes, ``benchmarks/results/speed.md``). On Linux with
+glibc, a server may also call :func:`tune_malloc` once, which sets the thresholds higher (64 MB
+and 256 MB); it makes training the defaults about 1.3x as fast. The ``skspectra`` command line
 calls it in its own process.
 """
 
