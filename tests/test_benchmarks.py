@@ -393,3 +393,57 @@ def test_a_seed_offset_seeds_every_fit_and_keeps_its_results_apart(data_dir):
     )
     assert [r["seed"] for r in report["results"]["coffee"]["1nn"]["runs"]] == [7, 8]
     assert "plus 7 (`--seed-offset`)" in (data_dir / "o7" / "accuracy.md").read_text()
+
+
+def _draw_report(offset: int, accuracies: dict) -> dict:
+    """An accuracy report of one seed offset: ``accuracies[set][method]`` is its mean."""
+    protocol = {"ucr_resamples": 10, "cv_folds": 5, "cv_repeats": 2}
+    if offset:
+        protocol["seed_offset"] = offset
+    results = {
+        d: {
+            n: {
+                "summary": {
+                    "n_resamples": 10,
+                    "accuracy": {"mean": acc, "sd": 0.05},
+                    "fit_s": {"median": 2.0 + offset / 1000, "mean": 2.0},
+                }
+            }
+            for n, acc in methods.items()
+        }
+        for d, methods in accuracies.items()
+    }
+    return {"protocol": protocol, "results": results}
+
+
+def test_draws_average_each_draw_and_decide_the_targets_on_the_means():
+    from benchmarks.draws import combine, markdown
+
+    # Beef: skspectra below MiniRocket in the first draw, above in the second, below on the mean.
+    first = {"beef": {"skspectra": 0.63, "minirocket": 0.72}, "coffee": {"skspectra": 1.0}}
+    second = {"beef": {"skspectra": 0.73, "minirocket": 0.71}, "coffee": {"skspectra": 0.99}}
+    result = combine([_draw_report(0, first), _draw_report(1000, second)], ["a", "b"])
+    beef = result["results"]["beef"]
+    assert beef["skspectra"]["draws"] == [0.63, 0.73]
+    assert beef["skspectra"]["mean"] == pytest.approx(0.68)
+    assert (beef["skspectra"]["min"], beef["skspectra"]["max"]) == (0.63, 0.73)
+    assert beef["minirocket"]["fit_s_median_of_draws"] == pytest.approx(2.5)
+    assert result["targets"]["minirocket"]["at_or_above"] == []  # 0.68 < 0.715 on the mean
+    # Coffee 0.995 and Beef 0.68: below HC2's published 1.000 and 0.721.
+    assert result["targets"]["hc2_mean30"]["at_or_above"] == []
+    assert result["seed_offsets"] == [0, 1000]
+    assert "0.680 (0.630 / 0.730)" in markdown(result)
+
+
+def test_draws_refuse_files_that_differ_beyond_their_seeds():
+    from benchmarks.draws import combine
+
+    one = {"beef": {"skspectra": 0.7}}
+    with pytest.raises(ValueError, match="share a seed offset"):
+        combine([_draw_report(1000, one), _draw_report(1000, one)], ["a", "b"])
+    other = _draw_report(1000, one)
+    other["protocol"]["ucr_resamples"] = 30
+    with pytest.raises(ValueError, match="differs"):
+        combine([_draw_report(0, one), other], ["a", "b"])
+    with pytest.raises(ValueError, match="at least two"):
+        combine([_draw_report(0, one)], ["a"])
