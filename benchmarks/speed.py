@@ -11,7 +11,8 @@ state, compiled code or threads never flatter another's):
   (``eager``, the default, ``compile``, ``onnxruntime``) at batch sizes 1 to 1024, the call
   repeated (so a backend's one-off compile or export is reported apart, as ``first_call_s``),
   ``eager+freed``: the default in a process that has freed one ordinary 25 MB array first
-  (glibc's thresholds then rise by themselves), and ``eager+malloc``: the default after the
+  (glibc's thresholds then rise by themselves; the predictor's first call now does the same,
+  :func:`skspectra.inference._settle_heap`), and ``eager+malloc``: the default after the
   opt-in :func:`skspectra.inference.tune_malloc`;
 - ``catalogue``: one ``predict_proba`` call on many spectra (the default backend), first and
   second call, and the peak memory above the input's own size, for two sizes;

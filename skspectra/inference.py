@@ -37,14 +37,14 @@ All backends give the eager forward's results within float32 round-off (about 1e
 probability; ONNX Runtime computes its softmax in float32, so a probability that eager gives as
 1e-40 can come out as 0).
 
-The library sets nothing process-wide by itself (no ``mallopt``). A predictor's first call on
-the CPU allocates and frees one block of about 32 MB (:func:`_settle_heap`), as any NumPy array
-of that size does: glibc's own dynamic thresholds then keep the chunk's activation buffers in its
-heap, where before the speed depended on the process's history (at 32 spectra per call, 24-52 %
-of the FLOP limit in 5 of 6 fresh processes, ``benchmarks/results/speed.md``). On Linux with
-glibc, a server may also call :func:`tune_malloc` once, which sets the thresholds higher (64 MB
-and 256 MB); it makes training the defaults about 1.3x as fast. The ``skspectra`` command line
-calls it in its own process.
+The library calls no allocator setting (``mallopt``) by itself. A predictor's first call on the
+CPU allocates and frees one block of about 32 MB (:func:`_settle_heap`). glibc's own dynamic
+thresholds then rise for the process, as after any NumPy array of that size is freed, and keep a
+chunk's activation buffers in the heap. Before, the speed depended on the process's history: at
+32 spectra per call 24-52 % of the FLOP limit in 5 of 6 fresh processes, 75 % now
+(``benchmarks/results/speed.md``). On Linux with glibc a server may also call
+:func:`tune_malloc` once, which sets the thresholds higher (64 MB and 256 MB); it makes training
+the defaults about 1.2x as fast. The ``skspectra`` command line calls it in its own process.
 """
 
 from __future__ import annotations
@@ -134,9 +134,11 @@ def _settle_heap() -> None:
     from its heap and keeps up to twice it of freed heap, so a chunk's activations (about 40 MB
     for the default network) are reused instead of faulted in afresh on every call. Without it
     the speed depended on whether the process had happened to free such an array before: at 32
-    spectra per call 24-52 % of the FLOP limit in 5 of 6 fresh processes against 72-79 % with
-    it (``benchmarks/results/speed.md``). Unlike :func:`tune_malloc` it sets nothing: glibc's
-    thresholds move within their own bounds, as they do for any program.
+    spectra per call, 5 of 6 fresh processes faulted 10,336 pages per call (24-52 % of the FLOP
+    limit, ``benchmarks/results/speed-2026-12-04-unsettled/``); with it none faulted (median
+    75 %, ``benchmarks/results/speed.md``). Unlike :func:`tune_malloc` it calls no ``mallopt``:
+    glibc's thresholds move within their own bounds (at most 32 MB and 64 MB), as they do for any
+    program that frees such an array.
     """
     block = np.empty(_SETTLE_BYTES, dtype=np.uint8)  # mapped, not touched: no page is faulted
     del block
