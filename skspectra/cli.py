@@ -11,7 +11,7 @@ The program (``skspectra``, ``python -m skspectra``) runs in a process of its ow
 glibc's allocator thresholds there (:func:`~skspectra.inference.tune_malloc`), which the library
 never does in a user's process: freed activation buffers are reused instead of taken from the
 kernel again at every step and every chunk (``benchmarks/results/speed.md``: training the
-defaults about 1.3x as fast). ``main`` called from Python leaves the allocator alone.
+defaults 1.2-1.3x as fast). ``main`` called from Python leaves the allocator alone.
 """
 
 from __future__ import annotations
