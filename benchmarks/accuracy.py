@@ -82,7 +82,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skspectra import FluxScaler, SpectrumCNNClassifier
 from skspectra.datasets import make_spectra
-from skspectra.presets import seed_pipeline
+from skspectra.presets import blended_pipeline, seed_pipeline
 
 from ._machine import machine_info, package_versions
 
@@ -99,6 +99,7 @@ SEED_NOTE = (
 METHOD_NAMES = (
     "skspectra",
     "skspectra-x5",
+    "skspectra-blend",
     "seed",
     "logreg",
     "rf",
@@ -108,7 +109,7 @@ METHOD_NAMES = (
     "mr-hydra",
     "quant",
 )
-CNN_METHODS = ("skspectra", "skspectra-x5", "seed")
+CNN_METHODS = ("skspectra", "skspectra-x5", "skspectra-blend", "seed")
 AEON_METHODS = ("minirocket", "hydra", "mr-hydra", "quant")
 
 
@@ -427,6 +428,17 @@ def build_methods(names: list[str]) -> tuple[dict[str, Method], dict[str, str]]:
             {
                 "pipeline": "make_pipeline(FluxScaler(), SpectrumCNNClassifier(n_networks=5, "
                 "random_state=resample))"
+            },
+        )
+    if "skspectra-blend" in names:  # the explicit blend option, for its gain and its cost
+        candidates["skspectra-blend"] = Method(
+            "skspectra-blend",
+            "skspectra + logreg",
+            lambda s: blended_pipeline(random_state=s),
+            {
+                "pipeline": "skspectra.presets.blended_pipeline(random_state=resample): soft "
+                "VotingClassifier of make_pipeline(FluxScaler(), SpectrumCNNClassifier()) and "
+                "the logreg pipeline, equal weights"
             },
         )
     if "seed" in names:
@@ -979,6 +991,7 @@ def _load(values) -> str:
 COLORS = {
     "skspectra": "tab:red",
     "skspectra-x5": "darkred",
+    "skspectra-blend": "salmon",
     "seed": "tab:orange",
     "logreg": "tab:blue",
     "rf": "tab:green",

@@ -1,14 +1,18 @@
-"""Ready-made configurations: the LAMOST contest model exactly as it was trained."""
+"""Ready-made configurations: the LAMOST contest model exactly as it was trained, and the
+default network blended with a logistic regression."""
 
 from __future__ import annotations
 
+from sklearn.ensemble import VotingClassifier
+from sklearn.linear_model import LogisticRegressionCV
 from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from .classifier import SpectrumCNNClassifier
 from .network import SEED_DILATIONS, SEED_FILTERS
 from .scaler import FluxScaler
 
-__all__ = ["CONTEST_FRACTIONS", "SEED_PARAMS", "seed_pipeline"]
+__all__ = ["CONTEST_FRACTIONS", "SEED_PARAMS", "blended_pipeline", "seed_pipeline"]
 
 #: The contest's batch composition: star 0.8, unknown 0.1, galaxy 0.05, qso 0.05.
 CONTEST_FRACTIONS = {"star": 0.8, "unknown": 0.1, "galaxy": 0.05, "qso": 0.05}
@@ -79,4 +83,58 @@ def seed_pipeline(**params) -> Pipeline:
     return make_pipeline(
         FluxScaler(method="constant", divisor=100.0, clip=None),
         SpectrumCNNClassifier(**{**SEED_PARAMS, **params}),
+    )
+
+
+def _logistic_regression_cv() -> LogisticRegressionCV:
+    """L2 logistic regression, C among 10 values by 5-fold CV scored by log-loss (the
+    accuracy benchmark's ``logreg`` peer)."""
+    params = dict(Cs=10, cv=5, scoring="neg_log_loss", max_iter=5000)
+    if "use_legacy_attributes" in LogisticRegressionCV().get_params():  # scikit-learn >= 1.8
+        params.update(l1_ratios=(0.0,), use_legacy_attributes=False)
+    return LogisticRegressionCV(**params)
+
+
+def blended_pipeline(**params) -> VotingClassifier:
+    """The default network and a logistic regression on the same fluxes, their class
+    probabilities averaged.
+
+    On a few dozen training spectra the two err on different spectra: the network on the
+    shape of features, the linear model on their level at each wavelength. Averaging their
+    probabilities (scikit-learn's soft :class:`~sklearn.ensemble.VotingClassifier`, equal
+    weights, chosen before any screen) scored higher than the network alone on every set of
+    the inner-CV screen of 2026-12-04 (``benchmarks/results/screens.md``); the accuracy
+    benchmark reports it as ``skspectra-blend`` (``benchmarks/results/accuracy.md``). It is an
+    explicit option, not the default: its fit costs the network's plus the regression's
+    (0.2-2 s on the UCR sets, one thread), and it saves with :func:`joblib.dump`, not
+    :func:`skspectra.save` (which knows a network pipeline only).
+
+    Parameters
+    ----------
+    **params
+        Parameters of the :class:`~skspectra.SpectrumCNNClassifier`, e.g. ``random_state``.
+
+    Returns
+    -------
+    model : sklearn.ensemble.VotingClassifier
+        ``voting="soft"`` over ``"cnn"``: ``FluxScaler() -> SpectrumCNNClassifier(**params)``
+        and ``"logreg"``: ``FluxScaler() -> StandardScaler() -> LogisticRegressionCV(Cs=10,
+        cv=5, scoring="neg_log_loss")`` (L2). Unfitted. Its 5-fold CV needs at least one class
+        with 5 training spectra.
+
+    Examples
+    --------
+    >>> from skspectra.presets import blended_pipeline
+    >>> model = blended_pipeline(random_state=0)
+    >>> [name for name, _ in model.estimators], model.voting
+    (['cnn', 'logreg'], 'soft')
+    >>> model.set_params(cnn__spectrumcnnclassifier__max_epochs=30).estimators[0][1][-1].max_epochs
+    30
+    """
+    return VotingClassifier(
+        [
+            ("cnn", make_pipeline(FluxScaler(), SpectrumCNNClassifier(**params))),
+            ("logreg", make_pipeline(FluxScaler(), StandardScaler(), _logistic_regression_cv())),
+        ],
+        voting="soft",
     )
