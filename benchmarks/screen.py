@@ -36,12 +36,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.ensemble import VotingClassifier
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skspectra import FluxScaler, SpectrumAugmentation, SpectrumCNNClassifier, make_spectra
+from skspectra.presets import blended_pipeline
 
 from ._machine import machine_info
 from .accuracy import (
@@ -80,11 +82,14 @@ DEV_SURVEY = dict(
 )
 
 
-def build_candidate(params: dict, seed: int) -> Pipeline:
+def build_candidate(params: dict, seed: int) -> Pipeline | VotingClassifier:
     """The pipeline a candidate stands for: ``FluxScaler(**params["_scaler"])``, the step
     named by its ``"_before"`` key if any, then the classifier with the other ``params``
-    (``"_augment"``: the strengths of its ``SpectrumAugmentation``)."""
+    (``"_augment"``: the strengths of its ``SpectrumAugmentation``). ``"_blend": true``
+    stands for :func:`skspectra.presets.blended_pipeline` with the other ``params``."""
     params = dict(params)
+    if params.pop("_blend", False):
+        return blended_pipeline(random_state=seed, **params)
     scaler = FluxScaler(**params.pop("_scaler", {}))
     before = [BEFORE[params.pop("_before")]()] if "_before" in params else []
     if "_augment" in params:
@@ -319,7 +324,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "declared for development and never reported); pooled out-of-fold predictions; "
                 "pipeline FluxScaler(**candidate['_scaler']) -> "
                 "[the step named by a candidate's _before key] -> "
-                "SpectrumCNNClassifier(random_state=seed, **candidate)."
+                "SpectrumCNNClassifier(random_state=seed, **candidate) (a candidate with "
+                "_blend: skspectra.presets.blended_pipeline(random_state=seed, **candidate))."
             ),
             "inner_folds": args.folds,
             "seeds": seeds,

@@ -334,6 +334,9 @@ def test_a_screen_candidate_sets_the_scaler_and_the_development_survey_is_anothe
     assert screen.build_candidate({}, seed=0)[-1].augment is True
     augment = screen.build_candidate({"_augment": {"mask": 0.05}}, seed=0)[-1].augment
     assert augment.get_params() == {**SpectrumAugmentation().get_params(), "mask": 0.05}
+    blend = screen.build_candidate({"_blend": True, "max_epochs": 2}, seed=4)
+    cnn = blend.named_estimators["cnn"][-1]
+    assert (blend.voting, cnn.max_epochs, cnn.random_state) == ("soft", 2, 4)
     # The development survey is never the benchmark's survey (random_state=0).
     assert screen.DEV_SURVEY["random_state"] != 0
     X, y = screen.screened_spectra("dev-survey", Path("/nonexistent"), 5)
@@ -433,6 +436,20 @@ def test_draws_average_each_draw_and_decide_the_targets_on_the_means():
     assert result["targets"]["hc2_mean30"]["at_or_above"] == []
     assert result["seed_offsets"] == [0, 1000]
     assert "0.680 (0.630 / 0.730)" in markdown(result)
+    assert result["option_targets"] == {}  # no explicit option measured
+
+
+def test_draws_count_an_explicit_option_apart_from_the_default():
+    from benchmarks.draws import combine, markdown
+
+    first = {"beef": {"skspectra": 0.63, "skspectra-blend": 0.75, "minirocket": 0.72}}
+    second = {"beef": {"skspectra": 0.69, "skspectra-blend": 0.71, "minirocket": 0.71}}
+    result = combine([_draw_report(0, first), _draw_report(1000, second)], ["a", "b"])
+    assert result["targets"]["minirocket"]["at_or_above"] == []  # the default: 0.66 < 0.715
+    blend = result["option_targets"]["skspectra-blend"]
+    assert blend["minirocket"]["at_or_above"] == ["beef"]  # 0.73 >= 0.715
+    assert blend["hc2_mean30"]["at_or_above"] == ["beef"]  # 0.73 >= 0.721 published
+    assert "skspectra-blend (an explicit option, not the default)" in markdown(result)
 
 
 def test_draws_refuse_files_that_differ_beyond_their_seeds():
