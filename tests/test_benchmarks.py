@@ -9,12 +9,14 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from threadpoolctl import threadpool_info
 
 from benchmarks.accuracy import (
     DATASETS,
     Dataset,
     DataSpec,
     Method,
+    fit_predict,
     load_dataset,
     main,
     resample_splits,
@@ -212,6 +214,31 @@ def test_an_interrupted_fit_stops_the_accuracy_benchmark():
     method = Method("fake", "fake", lambda seed: _Interrupted(), {})
     with pytest.raises(KeyboardInterrupt, match="interrupted"):
         run_one(method, data, 0, lambda text: None)
+
+
+class _CountsThreads(ClassifierMixin, BaseEstimator):
+    """Records the BLAS and OpenMP thread counts its fit and predict run under."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.fit_threads_ = {p["user_api"]: p["num_threads"] for p in threadpool_info()}
+        return self
+
+    def predict(self, X):
+        self.predict_threads_ = {p["user_api"]: p["num_threads"] for p in threadpool_info()}
+        return self.classes_[np.zeros(len(X), dtype=int)]
+
+
+def test_every_fit_of_the_benchmark_runs_on_its_thread_count():
+    """The logreg peer fit Rock 15 times slower with BLAS on two threads than on one."""
+    X = np.zeros((4, 3), dtype=np.float32)
+    y = np.array(["a", "b", "a", "b"])
+    est, *_ = fit_predict(_CountsThreads, X, y, X, threads=1)
+    assert est.fit_threads_ and set(est.fit_threads_.values()) == {1}
+    assert set(est.predict_threads_.values()) == {1}
+    if threadpool_info() and max(p["num_threads"] for p in threadpool_info()) > 1:
+        # The limit holds for the fit only: the process keeps its own pools afterwards.
+        assert max(p["num_threads"] for p in threadpool_info()) > 1
 
 
 # --------------------------------------------------------------------------- screen
