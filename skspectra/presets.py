@@ -129,10 +129,11 @@ def blended_pipeline(**params) -> VotingClassifier:
     survey, where the linear model alone is far behind (0.69 against 0.94). The accuracy
     benchmark reports it as ``skspectra-blend`` (``benchmarks/results/accuracy.md``).
 
-    It is an explicit option, not the default: its fit adds the regression's (about 1 s on
-    the short UCR sets, 12 s on Rock's 2,844 points, one thread) to the network's, and it
-    saves with :func:`joblib.dump`, not :func:`skspectra.save` (which writes a network
-    pipeline only).
+    It is an explicit option, not the default: its fit adds the regression's to the
+    network's, and it saves with :func:`joblib.dump`, not :func:`skspectra.save` (which writes
+    a network pipeline only). The regression takes under 1 s on the UCR sets with one BLAS
+    thread; with OpenBLAS's default of a thread per core it took 15 s on Rock's 2,844 points
+    on a 2-core machine. Fit under ``threadpoolctl.threadpool_limits(1)`` where that matters.
 
     Parameters
     ----------
