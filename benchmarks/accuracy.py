@@ -34,8 +34,8 @@ fit and predict times of every fit. Methods, each on the same resamples:
 - the published HIVE-COTE 2 mean over 30 resamples (Middlehurst et al. 2024) as a column.
 
 Every method runs on one thread (torch, numba, scikit-learn ``n_jobs=1``, and the BLAS and
-OpenMP pools through threadpoolctl: rows measured before 2026-12-04 23:00 left BLAS free, see
-the notes). Results go to
+OpenMP pools through threadpoolctl; rows measured before code 7e73469 of 2026-12-04 left BLAS
+free, see the notes). Results go to
 ``<out-dir>/accuracy.json`` (every number, the configurations, the machine with its load
 average at the start and end of each invocation, the library versions and the commit),
 ``accuracy.md`` and ``accuracy.png`` (accuracy against fit time, log time axis), rewritten
