@@ -124,9 +124,10 @@ def blended_pipeline(**params) -> VotingClassifier:
     shape of features, the linear model on the level at each wavelength. Their probabilities
     are averaged with equal weights (scikit-learn's soft
     :class:`~sklearn.ensemble.VotingClassifier`). By inner CV on training parts
-    (``benchmarks/results/screens.md``, 2026-12-04 21:43, two seeds) the blend was 0.007-0.050
-    more accurate than the network alone on the six UCR sets and 0.007 less on the development
-    survey, where the linear model alone is far behind (0.69 against 0.94). The accuracy
+    (``benchmarks/results/screens.md``, 2026-12-04 21:43 and 2026-12-05 00:35, two seeds) the
+    blend was 0.007-0.050 more accurate than the network alone on the six UCR sets and
+    0.005-0.007 less on the development survey, where the linear model alone is far behind
+    (0.69 against 0.94). The accuracy
     benchmark reports it as ``skspectra-blend`` (``benchmarks/results/accuracy.md``).
 
     It is an explicit option, not the default: its fit adds the regression's to the
