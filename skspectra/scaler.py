@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Real
 
 import numpy as np
@@ -180,14 +179,19 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if self.method == "constant":
             X /= self.divisor
             return X
-        nan_rows = np.isnan(X).any(axis=1)
-        if nan_rows.any() and not nan_rows.all():
-            # Each row by the reductions its own values need, so that a row's result never
-            # depends on the other rows of its block.
-            X[nan_rows] = self._scale_rows(X[nan_rows], has_nan=True)
+        missing = np.isnan(X)
+        nan_rows = missing.any(axis=1)
+        if not nan_rows.any():
+            return self._scale_rows(X, has_nan=False)
+        # Each row by the reductions its own values need, so that a row's result never depends
+        # on the other rows of its block. All-NaN rows have nothing to scale by and stay NaN;
+        # leaving them out keeps numpy from warning about empty slices.
+        some = nan_rows & ~missing.all(axis=1)
+        if some.any():
+            X[some] = self._scale_rows(X[some], has_nan=True)
+        if not nan_rows.all():
             X[~nan_rows] = self._scale_rows(X[~nan_rows], has_nan=False)
-            return X
-        return self._scale_rows(X, has_nan=bool(nan_rows.any()))
+        return X
 
     def _scale_rows(self, X: np.ndarray, *, has_nan: bool) -> np.ndarray:
         # The nan-aware reductions are several times slower: use them only when needed.
@@ -196,9 +200,9 @@ class FluxScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if has_nan
             else (np.mean, np.std, np.median, np.max, np.min)
         )
-        # All-NaN rows give NaN statistics (and numpy's warnings about them): kept as NaN.
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
+        # np.errstate, not warnings.catch_warnings: transform may run in threads, and
+        # catch_warnings swaps process-wide filters that overlapping threads leave changed.
+        with np.errstate(all="ignore"):
             # Squares are summed in float64: fluxes in physical units (1e-17 erg/s/cm2/A, or
             # f_nu near 1e-26) underflow or overflow when squared in float32.
             if self.method == "zscore":

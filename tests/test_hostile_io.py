@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import joblib
@@ -173,6 +174,31 @@ def test_parallel_workers_apply_the_same_rules(layout, tmp_path, monkeypatch):
         with pytest.warns(SpectraReadWarning, match="2 of 14"):
             spectra = read_contest(index, folder, cache=False, on_error="skip", n_jobs=2)
     assert sorted(spectra.skipped) == ["evil", "pipe"]
+
+
+def test_reading_in_threads_leaves_the_warning_filters_as_they_were(layout, monkeypatch):
+    # The parser once silenced pandas' overflow warnings with warnings.catch_warnings, which
+    # swaps process-wide filters: overlapping threads left "ignore" behind, and the warning
+    # about skipped files was then lost (a CI run failed on the test above this way).
+    import skspectra.io._contest as contest
+    import skspectra.io._parallel as parallel
+
+    data, folder = layout
+    for i in range(3, 32):
+        (folder / f"{i}.txt").write_text(",".join(["1e40"] * N_POINTS))
+    monkeypatch.setattr(contest, "_MIN_PARALLEL", 1)
+    monkeypatch.setattr(parallel, "_MIN_CHUNK", 2)
+    index = _index(data, *[str(i) for i in range(32)])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        for _ in range(10):
+            with joblib.parallel_config(backend="threading"):
+                spectra = read_contest(index, folder, cache=False, on_error="skip", n_jobs=4)
+            assert warnings.filters == before and len(spectra.skipped) == 29
+    # One warning per read, naming the skipped files; numpy's overflow warnings stay silent.
+    assert [w.category for w in record] == [SpectraReadWarning] * 10
+    assert all("29 of 32" in str(w.message) for w in record)
 
 
 # ---------------------------------------------------------------------------- temporary files

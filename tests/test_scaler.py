@@ -2,6 +2,7 @@
 
 import warnings
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,6 +140,22 @@ def test_all_nan_row_transforms_without_warnings(method):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scale([[np.nan, np.nan, np.nan], [1.0, 2.0, 4.0]], method=method)
+
+
+def test_transform_in_threads_leaves_the_warning_filters_as_they_were():
+    # warnings.catch_warnings inside transform swapped the process-wide filters: threads that
+    # overlapped restored each other's copies and left "ignore" behind in most runs.
+    X = np.random.default_rng(0).normal(size=(20, 12))
+    X[3] = np.nan
+    X[5, :4] = np.nan
+    scaler = FluxScaler().fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        for _ in range(20):
+            with joblib.parallel_config(backend="threading"):
+                joblib.Parallel(n_jobs=4)(joblib.delayed(scaler.transform)(X) for _ in range(16))
+            assert warnings.filters == before
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf])

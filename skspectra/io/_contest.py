@@ -539,9 +539,10 @@ def _parse_joined(blobs: list[bytes], n_points: int) -> np.ndarray | None:
     It refuses anything that is not a number (an empty value is dropped, which the length check
     catches), and reads "nan", "inf" and "NA" as non-finite, which the caller catches.
     """
-    with warnings.catch_warnings():
-        # Overflow to inf is reported by the finiteness check, not by a warning.
-        warnings.simplefilter("ignore")
+    # Overflow to inf is reported by the finiteness check, not by numpy's warning. np.errstate,
+    # not warnings.catch_warnings: this runs in threads, and catch_warnings swaps the
+    # process-wide filters, so threads that overlap restore each other's and leave them changed.
+    with np.errstate(over="ignore"):
         try:
             frame = pd.read_csv(
                 io.BytesIO(b",".join(blobs)),
