@@ -34,6 +34,7 @@ import os
 import pickle  # only for its exception class: nothing is unpickled with it
 import re
 import struct
+import threading
 import warnings
 import zipfile
 import zlib
@@ -84,6 +85,9 @@ FORMAT_VERSION = 2
 
 _FORMAT = "skspectra-model"
 _WEIGHTS = "weights.pt"
+# warnings.catch_warnings swaps process-wide filters: two loads in threads that overlapped
+# would restore each other's copies and leave the filter below behind.
+_SILENCING = threading.Lock()
 
 
 # ---------------------------------------------------------------------------- public API
@@ -677,7 +681,7 @@ def _build(plan: _Plan, path: Path):
 
 def _read_weights(data: bytes, path: Path) -> dict:
     try:
-        with warnings.catch_warnings():
+        with _SILENCING, warnings.catch_warnings():
             # Torch's remark on the pickle protocol of a file that is refused anyway.
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             # weights_only: torch's restricted unpickler, which rebuilds tensors and plain

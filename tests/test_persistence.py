@@ -132,6 +132,20 @@ def test_pipeline_round_trip_predicts_to_the_bit(pipe, saved, data):
     assert clf.get_params(deep=False) == original.get_params(deep=False)
 
 
+def test_loads_in_threads_leave_the_warning_filters_as_they_were(saved, data):
+    # load silences one torch warning with warnings.catch_warnings, which swaps process-wide
+    # filters: without a lock, loads that overlapped in threads left the silencing behind.
+    X, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        before = list(warnings.filters)
+        for _ in range(5):
+            with joblib.parallel_config(backend="threading"):
+                models = joblib.Parallel(n_jobs=4)(joblib.delayed(load)(saved) for _ in range(8))
+            assert warnings.filters == before
+    assert len({m.predict(X[:5]).tobytes() for m in models}) == 1
+
+
 def test_bare_classifier_round_trip(pipe, data, tmp_path):
     X, _ = data
     clf = pipe[-1]
