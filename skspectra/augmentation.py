@@ -14,15 +14,18 @@ __all__ = ["SpectrumAugmentation", "mixup"]
 class SpectrumAugmentation(BaseEstimator):
     """Perturb a batch of training spectra the way repeated measurements differ.
 
-    Every spectrum of a batch gets its own draw of five changes, applied in this order:
+    Every spectrum of a batch gets its own draw of six changes, applied in this order:
 
     1. flux scaling: multiplied by ``1 + scale * z`` (a calibration or distance difference);
     2. offset: ``offset * z * s`` added to every point (a baseline or sky-level difference);
-    3. noise: ``noise * z * s`` added to each point independently (photon and read noise);
-    4. shift: moved along the wavelength axis by a whole number of points, at most
+    3. slope: ``slope * z * s * t`` added, ``t`` running linearly from -1 at the first point
+       to 1 at the last (a tilted baseline: scatter in NIR, fluorescence in Raman, flux
+       calibration across a band). Off by default;
+    4. noise: ``noise * z * s`` added to each point independently (photon and read noise);
+    5. shift: moved along the wavelength axis by a whole number of points, at most
        ``shift * n_points`` either way, the edge values repeated into the gap (a wavelength
        calibration or redshift difference);
-    5. mask: a window of at most ``mask * n_points`` points, at a random place, replaced by
+    6. mask: a window of at most ``mask * n_points`` points, at a random place, replaced by
        the straight line between the points either side of it (a bad-pixel, cosmic-ray or
        telluric region that a reduction pipeline interpolated over). Off by default.
 
@@ -44,6 +47,11 @@ class SpectrumAugmentation(BaseEstimator):
     noise : float, default=0.02
         Standard deviation of the added white noise, in units of the spectrum's standard
         deviation.
+    slope : float, default=0.0
+        Standard deviation of the tilt's amplitude at either end, in units of the spectrum's
+        standard deviation. Offset, multiplication and slope are the three augmentations of
+        Bjerrum, Glahder & Skov (2017, arXiv:1710.01927) for NIR spectra. 0, the default:
+        see ``benchmarks/results/screens.md`` for how it scored by inner cross-validation.
     mask : float, default=0.0
         Largest masked window, as a fraction of the spectrum's length (each spectrum draws a
         width from 0 to that many points). 0, the default: by inner cross-validation
@@ -70,15 +78,17 @@ class SpectrumAugmentation(BaseEstimator):
         "scale": [Interval(Real, 0, None, closed="left")],
         "offset": [Interval(Real, 0, None, closed="left")],
         "noise": [Interval(Real, 0, None, closed="left")],
+        "slope": [Interval(Real, 0, None, closed="left")],
         "mask": [Interval(Real, 0, 0.5, closed="both")],
     }
 
-    def __init__(self, shift=0.01, scale=0.1, offset=0.1, noise=0.02, mask=0.0):
+    def __init__(self, shift=0.01, scale=0.1, offset=0.1, noise=0.02, mask=0.0, slope=0.0):
         self.shift = shift
         self.scale = scale
         self.offset = offset
         self.noise = noise
         self.mask = mask
+        self.slope = slope
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         """Return a perturbed copy of ``X``, a batch of shape ``(n, channels, n_points)``."""
@@ -89,12 +99,18 @@ class SpectrumAugmentation(BaseEstimator):
         out = X
         if self.scale:
             out = out * (1 + self.scale * torch.randn(n, 1, 1, dtype=X.dtype, device=X.device))
-        if self.offset or self.noise:
+        if self.offset or self.slope or self.noise:
             spread = X.std(dim=(1, 2), keepdim=True).nan_to_num(0.0)
             if self.offset:
                 out = out + self.offset * spread * torch.randn(
                     n, 1, 1, dtype=X.dtype, device=X.device
                 )
+            if self.slope:
+                tilt = torch.linspace(-1, 1, n_points, dtype=X.dtype, device=X.device)
+                amplitude = (
+                    self.slope * spread * torch.randn(n, 1, 1, dtype=X.dtype, device=X.device)
+                )
+                out = out + amplitude * tilt
             if self.noise:
                 out = out + self.noise * spread * torch.randn_like(X)
         most = int(round(self.shift * n_points))

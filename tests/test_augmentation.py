@@ -99,6 +99,19 @@ def test_noise_and_scaling_have_the_asked_size():
     assert factors.std().item() == pytest.approx(0.1, rel=0.1)
 
 
+def test_slope_adds_a_straight_tilt_of_the_asked_size_and_is_off_by_default():
+    X = torch.randn(4000, 1, 101)
+    X = X / X.std(dim=(1, 2), keepdim=True)
+    tilt = SpectrumAugmentation(shift=0, scale=0, offset=0, noise=0, slope=0.2)(X) - X
+    # A straight line through zero at the middle point, its ends at +-amplitude.
+    torch.testing.assert_close(tilt[:, 0, 50], torch.zeros(4000), atol=1e-5, rtol=0)
+    torch.testing.assert_close(tilt[:, 0, 0], -tilt[:, 0, -1], atol=1e-5, rtol=0)
+    steps = tilt.diff(dim=2)
+    torch.testing.assert_close(steps, steps[:, :, :1].expand_as(steps), atol=1e-5, rtol=0)
+    assert tilt[:, 0, -1].std().item() == pytest.approx(0.2, rel=0.05)
+    assert SpectrumAugmentation().slope == 0.0
+
+
 def test_flat_spectra_stay_finite():
     out = SpectrumAugmentation()(torch.zeros(4, 1, 30))
     assert torch.isfinite(out).all()
@@ -111,6 +124,8 @@ def test_bad_parameters_raise_when_used():
         SpectrumAugmentation(noise=-1)(torch.zeros(2, 1, 10))
     with pytest.raises(InvalidParameterError, match="mask"):
         SpectrumAugmentation(mask=0.6)(torch.zeros(2, 1, 10))
+    with pytest.raises(InvalidParameterError, match="slope"):
+        SpectrumAugmentation(slope=-0.1)(torch.zeros(2, 1, 10))
 
 
 class _Recorder:
