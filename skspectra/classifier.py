@@ -18,6 +18,7 @@ from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, Print
 from torch.utils.data import Dataset
 
 from ._skorch import SkorchParamsMixin
+from ._torch_rng import torch_rng
 from .augmentation import SpectrumAugmentation, mixup
 from .callbacks import (
     EpochCheckpoint,
@@ -98,7 +99,8 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         (:class:`~skspectra.network.NetworkEnsemble`); each costs a network's time.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, sampler, weights, augmentation and dropout: with an int a CPU fit is
-        reproducible to the bit (for a given number of torch threads).
+        reproducible to the bit (for a given number of torch threads), also beside other fits
+        in threads of the same process, which take turns: torch's generator is process-wide.
     checkpoint_dir : str, path or None, default=None
         A checkpoint after every epoch: ``fit`` again with the same data and parameters
         resumes an interrupted fit and ends with the weights of an uninterrupted one.
@@ -389,8 +391,7 @@ class SpectrumCNNClassifier(SkorchParamsMixin, NeuralNetClassifier):
         self.__dict__.pop("_predictor_", None)  # the training score builds a fresh one
         cuda = str(self.device).startswith("cuda") and torch.cuda.is_available()
         devices = [torch.device(self.device).index or 0] if cuda else []
-        with torch.random.fork_rng(devices=devices), interruptible():
-            torch.manual_seed(torch_seed)
+        with torch_rng(torch_seed, devices), interruptible():
             if not warm:
                 self.initialize()
             self.initialize_history()

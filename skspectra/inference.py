@@ -61,6 +61,7 @@ import torch
 from sklearn.utils import Bunch
 from torch import nn
 
+from ._torch_rng import torch_rng
 from .network import (
     DilatedBlock,
     NetworkEnsemble,
@@ -572,8 +573,8 @@ def mc_dropout(module: nn.Module, batches, n_samples: int, random_state, device)
     device = torch.device(device)
     devices = [device.index or 0] if device.type == "cuda" else []
     passes = []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(check_random_state(random_state).randint(0, 2**31 - 1))
+    seed = check_random_state(random_state).randint(0, 2**31 - 1)
+    with torch_rng(seed, devices), torch.no_grad():
         module.eval()
         for m in dropouts:
             m.train()

@@ -71,6 +71,7 @@ from ._schema import (
     _show,
     _validate,
 )
+from ._torch_rng import torch_rng
 from .classifier import SpectrumCNNClassifier
 from .io import atomic_write
 from .io._files import open_regular
@@ -660,7 +661,7 @@ def _build(plan: _Plan, path: Path):
         clf.n_features_in_ = plan.n_points
         clf.n_networks_ = plan.n_networks
         # Building the network draws its initial weights; keep the caller's random state.
-        with torch.random.fork_rng(devices=[]):
+        with torch_rng():
             clf.initialize()
     except (TypeError, ValueError, AttributeError, KeyError, RuntimeError) as exc:
         raise _Invalid(
