@@ -34,6 +34,7 @@ class Recorder(Callback):
     def initialize(self):
         # Trailing underscores keep the records out of get_params (and so out of clone).
         self.criteria_, self.lrs_, self.weights_, self.valid_index_ = [], [], [], []
+        self.decays_ = []
         self.start_weights_, self.batch_labels_, self.valid_sizes_ = [], [], []
         self.epoch_start_weights_ = []
         return self
@@ -45,6 +46,7 @@ class Recorder(Callback):
         self.epoch_start_weights_.append(_state(net))
         self.criteria_.append(type(net.criterion_).__name__)
         self.lrs_.append(net.optimizer_.param_groups[0]["lr"])
+        self.decays_.append({g["weight_decay"] for g in net.optimizer_.param_groups})
         if dataset_valid is not None:
             self.valid_index_.append(dataset_valid.index.numpy().copy())
 
@@ -92,10 +94,26 @@ def test_phases_switch_loss_and_learning_rate(fitted):
     clf, rec, _, _ = fitted
     assert rec.criteria_ == ["CrossEntropyLoss"] * 6 + ["SoftMacroF1Loss"] * 4
     assert rec.lrs_ == [1e-3] * 6 + [1e-4] * 4
+    assert rec.decays_ == [{0.01}] * 10  # the default's L2 penalty, on every weight, both phases
     assert clf.history[:, "phase"] == [1] * 6 + [2] * 4
     # The user's parameters are untouched and the net is left in its phase-1 configuration.
     assert clf.lr == 1e-3 and clf.criterion is torch.nn.CrossEntropyLoss
     assert isinstance(clf.criterion_, torch.nn.CrossEntropyLoss)
+
+
+def test_weight_decay_reaches_the_optimizer_unless_the_user_set_it_there():
+    X, y = make_lines(n=40)
+    quick = {**FAST, "max_epochs": 1, "f1_epochs": 1, "validation_split": None}
+
+    def decays(**params):
+        clf = SpectrumCNNClassifier(**quick, **params, random_state=0).fit(X, y)
+        return {g["weight_decay"] for g in clf.optimizer_.param_groups}
+
+    assert decays(weight_decay=0) == {0}
+    assert decays(weight_decay=0.01, optimizer__weight_decay=0.5) == {0.5}
+    assert decays(optimizer=torch.optim.SGD, weight_decay=0.2) == {0.2}
+    with pytest.raises(ValueError, match="LBFGS takes no weight_decay: set weight_decay=0"):
+        decays(optimizer=torch.optim.LBFGS)
 
 
 def test_best_epoch_weights_are_restored(fitted):

@@ -30,7 +30,7 @@ def test_seed_pipeline_builds_the_contest_network_and_schedule():
     assert not any(isinstance(m, nn.BatchNorm1d) for m in net.modules())
     assert clf.augment is False
     assert clf.center is False
-    assert (clf.batch_size, clf.lr, clf.f1_lr) == (160, 1e-3, 1e-4)
+    assert (clf.batch_size, clf.lr, clf.f1_lr, clf.weight_decay) == (160, 1e-3, 1e-4, 0.0)
     assert (clf.max_epochs, clf.f1_epochs, clf.batches_per_epoch) == (0, 0, 500)  # overridden
 
 
