@@ -653,8 +653,6 @@ def _build(plan: _Plan, path: Path):
             stacklevel=3,
         )
         params["device"] = "cpu"
-    # Files written before weight decay was the default hold no such parameter: trained without.
-    params.setdefault("weight_decay", 0.0)
     try:
         clf = SpectrumCNNClassifier(module=SpectrumResNet, **params)
         # `initialize_module` builds the network(s) from these three; files written before

@@ -94,7 +94,7 @@ def test_phases_switch_loss_and_learning_rate(fitted):
     clf, rec, _, _ = fitted
     assert rec.criteria_ == ["CrossEntropyLoss"] * 6 + ["SoftMacroF1Loss"] * 4
     assert rec.lrs_ == [1e-3] * 6 + [1e-4] * 4
-    assert rec.decays_ == [{0.01}] * 10  # the default's L2 penalty, on every weight, both phases
+    assert rec.decays_ == [{0}] * 10  # no L2 penalty by default, in either phase
     assert clf.history[:, "phase"] == [1] * 6 + [2] * 4
     # The user's parameters are untouched and the net is left in its phase-1 configuration.
     assert clf.lr == 1e-3 and clf.criterion is torch.nn.CrossEntropyLoss
@@ -113,7 +113,10 @@ def test_weight_decay_reaches_the_optimizer_unless_the_user_set_it_there():
     assert decays(weight_decay=0.01, optimizer__weight_decay=0.5) == {0.5}
     assert decays(optimizer=torch.optim.SGD, weight_decay=0.2) == {0.2}
     with pytest.raises(ValueError, match="LBFGS takes no weight_decay: set weight_decay=0"):
-        decays(optimizer=torch.optim.LBFGS)
+        decays(optimizer=torch.optim.LBFGS, weight_decay=0.01)
+    # The default, 0, is not passed to an optimizer that has no such argument.
+    clf = SpectrumCNNClassifier(**quick, optimizer=torch.optim.LBFGS, random_state=0).fit(X, y)
+    assert "weight_decay" not in clf.optimizer_.param_groups[0]
 
 
 def test_best_epoch_weights_are_restored(fitted):

@@ -179,15 +179,18 @@ def test_an_ensemble_round_trips_and_older_files_hold_one_network(saved, data, t
         load(_rewrite(saved, tmp_path / "broken.skspectra", description=broken))
 
 
-def test_weight_decay_round_trips_and_older_files_trained_without_it(saved, tmp_path):
-    assert load(saved)[-1].weight_decay == 0.01  # the default, written and read
+def test_weight_decay_round_trips_and_older_files_load_without_it(saved, tmp_path):
+    clf = _tiny_fit(np.array(["a", "b"] * 10), weight_decay=0.05)
+    assert load(save(clf, tmp_path / "decay.skspectra")).weight_decay == 0.05
 
-    def older(d):  # files written before weight decay was the default do not name it
+    def older(d):  # files written before the parameter existed do not name it
         del d["classifier"]["params"]["weight_decay"]
         return d
 
-    one = load(_rewrite(saved, tmp_path / "older.skspectra", description=older))
-    assert one[-1].weight_decay == 0.0
+    assert (
+        load(_rewrite(saved, tmp_path / "older.skspectra", description=older))[-1].weight_decay
+        == 0.0
+    )
 
 
 def test_loaded_model_survives_joblib_and_clone(saved, data, tmp_path):
