@@ -112,6 +112,11 @@ def test_weight_decay_reaches_the_optimizer_unless_the_user_set_it_there():
     assert decays(weight_decay=0) == {0}
     assert decays(weight_decay=0.01, optimizer__weight_decay=0.5) == {0.5}
     assert decays(optimizer=torch.optim.SGD, weight_decay=0.2) == {0.2}
+
+    def sgd(params, **kwargs):  # an optimizer factory that forwards its keyword arguments
+        return torch.optim.SGD(params, **kwargs)
+
+    assert decays(optimizer=sgd, weight_decay=0.3) == {0.3}
     with pytest.raises(ValueError, match="LBFGS takes no weight_decay: set weight_decay=0"):
         decays(optimizer=torch.optim.LBFGS, weight_decay=0.01)
     # The default, 0, is not passed to an optimizer that has no such argument.
