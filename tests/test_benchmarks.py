@@ -351,6 +351,26 @@ def test_speed_counts_the_fresh_pages_each_call_takes():
     assert reused <= 4 and rate > 0
 
 
+def test_the_stellar_development_set_is_screened_whole_and_never_reported(data_dir, monkeypatch):
+    import benchmarks.screen as screen
+    from benchmarks.accuracy import ALIASES, DATASETS
+
+    X, y = _two_bands(np.random.default_rng(1), 12)
+    np.savez(data_dir / screen.DEV_STARS, X=X, y=y, wavelength=np.arange(X.shape[1]))
+    monkeypatch.setattr(screen, "build_candidate", lambda params, seed: LogisticRegression())
+    out = data_dir / "results"
+    argv = ["--data-dir", str(data_dir), "--out-dir", str(out), "--folds", "2"]
+    record = screen.main([*argv, "--datasets", "dev-stars,coffee", "--candidate", "{}"])
+    (only,) = record["screens"]
+    assert only["protocol"]["datasets"] == ["coffee", "dev-stars"]
+    assert only["candidates"][0]["results"]["dev-stars"]["n_train"] == len(y)
+    assert "dev-stars: all of pickles_stellar_library.npz" in only["protocol"]["text"]
+    # The accuracy benchmark cannot be asked for it: a development set is never reported.
+    assert "dev-stars" not in DATASETS and Path(screen.DEV_STARS).stem not in ALIASES
+    with pytest.raises(FileNotFoundError, match="--data-dir"):
+        screen.screened_spectra("dev-stars", data_dir / "missing", 5)
+
+
 def test_a_screen_candidate_sets_the_scaler_and_the_development_survey_is_another_draw():
     import benchmarks.screen as screen
 
