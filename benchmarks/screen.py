@@ -127,8 +127,36 @@ class MeanPoolResNet(SpectrumResNet):
         return self.head(h.mean(dim=2))
 
 
+class MaxMeanPoolResNet(SpectrumResNet):
+    """A screening candidate: :class:`~skspectra.SpectrumResNet` whose dense head reads both
+    the global max and the global average over length (twice the inputs)."""
+
+    def __init__(self, n_classes: int, n_points: int, hidden_units: int | None = 128, **kwargs):
+        super().__init__(n_classes, n_points, hidden_units=hidden_units, **kwargs)
+        first = self.head[0] if hidden_units else self.head
+        wide = torch.nn.Linear(2 * first.in_features, first.out_features)
+        if hidden_units:
+            self.head[0] = wide
+        else:
+            self.head = wide
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        h = self._features(x)
+        if self.spatial_dropout:
+            h = self.dropout(h.transpose(1, 2)).transpose(1, 2)
+        else:
+            h = self.dropout(h)
+        return self.head(torch.cat([h.amax(dim=2), h.mean(dim=2)], dim=1))
+
+
 # Networks a candidate may name: {"_module": "linear-path"}.
-MODULES = {"linear-path": LinearPathResNet, "mean-pool": MeanPoolResNet}
+MODULES = {
+    "linear-path": LinearPathResNet,
+    "mean-pool": MeanPoolResNet,
+    "max-mean-pool": MaxMeanPoolResNet,
+}
 
 
 def build_candidate(params: dict, seed: int) -> Pipeline | VotingClassifier:
