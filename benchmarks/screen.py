@@ -367,6 +367,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--folds", type=int, default=None, help=f"inner CV folds (default {INNER_FOLDS})"
     )
     p.add_argument("--seeds", type=int, default=1, help="random_state 0..seeds-1 per candidate")
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="start the seeds there: more seeds later"
+    )
     p.add_argument("--cv-folds", type=int, default=5, help="the benchmark's folds on CV sets")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--note", default="", help="why this screen was run (kept in the record)")
@@ -394,7 +397,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     datasets += [n for n in DEV_SETS if n in asked]
     candidates = _candidates(args)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     torch.set_num_threads(args.threads)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     screen = {

@@ -360,9 +360,13 @@ def test_the_stellar_development_set_is_screened_whole_and_never_reported(data_d
     monkeypatch.setattr(screen, "build_candidate", lambda params, seed: LogisticRegression())
     out = data_dir / "results"
     argv = ["--data-dir", str(data_dir), "--out-dir", str(out), "--folds", "2"]
-    record = screen.main([*argv, "--datasets", "dev-stars,coffee", "--candidate", "{}"])
+    record = screen.main(
+        [*argv, "--datasets", "dev-stars,coffee", "--candidate", "{}", "--first-seed", "2"]
+    )
     (only,) = record["screens"]
     assert only["protocol"]["datasets"] == ["coffee", "dev-stars"]
+    assert only["protocol"]["seeds"] == [2]  # more seeds of an earlier screen's candidates
+    assert [r["seed"] for r in only["candidates"][0]["results"]["coffee"]["runs"]] == [2]
     assert only["candidates"][0]["results"]["dev-stars"]["n_train"] == len(y)
     assert "dev-stars: all of pickles_stellar_library.npz" in only["protocol"]["text"]
     # The accuracy benchmark cannot be asked for it: a development set is never reported.
