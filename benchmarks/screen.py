@@ -111,20 +111,22 @@ class LinearPathResNet(SpectrumResNet):
         return super().forward(x) + self.linear(x.flatten(1))
 
 
+def _dropped_map(net: SpectrumResNet, x: torch.Tensor) -> torch.Tensor:
+    """The network's last feature map ``(N, C, L)`` after its dropout, before the pool."""
+    h = net._features(x.unsqueeze(1) if x.dim() == 2 else x)
+    if net.spatial_dropout:
+        return net.dropout(h.transpose(1, 2)).transpose(1, 2)
+    return net.dropout(h)
+
+
 class MeanPoolResNet(SpectrumResNet):
     """A screening candidate: :class:`~skspectra.SpectrumResNet` with a global average pool
-    over length in place of the contest network's global max pool, as the UCR ResNet and FCN
-    of Wang et al. 2017 have (published Beef 0.753 and 0.680 on the official split)."""
+    over length in place of the contest network's global max pool, as the ResNet and FCN of
+    Wang, Yan & Oates 2017 have (Beef 0.753 and 0.680 on the official split in Ismail Fawaz et
+    al. 2019)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        h = self._features(x)
-        if self.spatial_dropout:
-            h = self.dropout(h.transpose(1, 2)).transpose(1, 2)
-        else:
-            h = self.dropout(h)
-        return self.head(h.mean(dim=2))
+        return self.head(_dropped_map(self, x).mean(dim=2))
 
 
 class MaxMeanPoolResNet(SpectrumResNet):
@@ -141,13 +143,7 @@ class MaxMeanPoolResNet(SpectrumResNet):
             self.head = wide
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        h = self._features(x)
-        if self.spatial_dropout:
-            h = self.dropout(h.transpose(1, 2)).transpose(1, 2)
-        else:
-            h = self.dropout(h)
+        h = _dropped_map(self, x)
         return self.head(torch.cat([h.amax(dim=2), h.mean(dim=2)], dim=1))
 
 
@@ -162,7 +158,8 @@ MODULES = {
 def build_candidate(params: dict, seed: int) -> Pipeline | VotingClassifier:
     """The pipeline a candidate stands for: ``FluxScaler(**params["_scaler"])``, the step
     named by its ``"_before"`` key if any, then the classifier with the other ``params``
-    (``"_augment"``: the strengths of its ``SpectrumAugmentation``). ``"_blend": true``
+    (``"_augment"``: the strengths of its ``SpectrumAugmentation``; ``"_module"``: a network
+    of :data:`MODULES`). ``"_blend": true``
     stands for :func:`skspectra.presets.blended_pipeline` with the other ``params``."""
     params = dict(params)
     if params.pop("_blend", False):
@@ -418,7 +415,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "out-of-fold predictions; "
                 "pipeline FluxScaler(**candidate['_scaler']) -> "
                 "[the step named by a candidate's _before key] -> "
-                "SpectrumCNNClassifier(random_state=seed, **candidate) (a candidate with "
+                "SpectrumCNNClassifier(random_state=seed, **candidate) (_module: the network "
+                "class of that name in benchmarks/screen.py: MODULES; a candidate with "
                 "_blend: skspectra.presets.blended_pipeline(random_state=seed, **candidate))."
             ),
             "inner_folds": args.folds,

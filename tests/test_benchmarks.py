@@ -394,6 +394,34 @@ def test_a_screen_candidate_sets_the_scaler_and_the_development_survey_is_anothe
     assert X.shape == (600, 800) and set(y) == {"star", "galaxy", "qso", "unknown"}
 
 
+def test_screening_networks_differ_from_the_default_only_where_named():
+    import torch
+
+    import benchmarks.screen as screen
+    from skspectra import SpectrumResNet
+
+    assert screen.build_candidate({"_module": "mean-pool"}, seed=0)[-1].module is (
+        screen.MeanPoolResNet
+    )
+    torch.manual_seed(0)
+    base = SpectrumResNet(n_classes=3, n_points=64).eval()
+    x = torch.randn(5, 64)
+    with torch.no_grad():
+        h = base._features(x.unsqueeze(1))
+        mean_pool = screen.MeanPoolResNet(n_classes=3, n_points=64).eval()
+        mean_pool.load_state_dict(base.state_dict())
+        torch.testing.assert_close(mean_pool(x), base.head(h.mean(2)))
+        both = screen.MaxMeanPoolResNet(n_classes=3, n_points=64).eval()
+        both.features.load_state_dict(base.features.state_dict())
+        expected = both.head(torch.cat([h.amax(2), h.mean(2)], dim=1))
+        torch.testing.assert_close(both(x), expected)
+        linear = screen.LinearPathResNet(n_classes=3, n_points=64).eval()
+        linear.load_state_dict(base.state_dict(), strict=False)
+        torch.testing.assert_close(linear(x), base(x))  # the path starts at zero
+        linear.linear.bias.fill_(1.0)
+        torch.testing.assert_close(linear(x), base(x) + 1.0)
+
+
 def test_the_survey_fit_compares_two_checkouts_on_the_same_spectra(tmp_path):
     """Against its own revision, each side is the same code on the same spectra: the same
     predictions, epochs and score, each imported from its own folder (a fresh process each)."""
