@@ -41,6 +41,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
+from torch.optim import swa_utils
 
 from skspectra import (
     FluxScaler,
@@ -147,6 +149,39 @@ class MaxMeanPoolResNet(SpectrumResNet):
         return self.head(torch.cat([h.amax(dim=2), h.mean(dim=2)], dim=1))
 
 
+class WeightAverage(Callback):
+    """A screening candidate: stochastic weight averaging (Izmailov et al. 2018,
+    arXiv:1803.05407) along the default's own training. The weights at the end of every epoch
+    from epoch ``start`` (1-based) on are averaged uniformly
+    (:class:`torch.optim.swa_utils.AveragedModel`); when training ends the network takes the
+    average and its batch-norm statistics are measured again on the clean training spectra
+    (:func:`torch.optim.swa_utils.update_bn`). The steps are the default's, so a screen
+    against the default's rows of the same seeds isolates the averaging."""
+
+    def __init__(self, start: int = 8):
+        self.start = start
+
+    def on_train_begin(self, net, **kwargs):
+        self.average_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) < self.start:
+            return
+        if self.average_ is None:
+            self.average_ = swa_utils.AveragedModel(net.module_)
+        self.average_.update_parameters(net.module_)
+
+    def on_train_end(self, net, X=None, **kwargs):
+        if self.average_ is None or getattr(net, "interrupted_", None) is not None:
+            return
+        net.module_.load_state_dict(self.average_.module.state_dict())
+        self.average_ = None
+        with torch.no_grad():
+            batches = [xi["X"] for xi, _ in net.get_iterator(X, training=False)]
+        swa_utils.update_bn(batches, net.module_)
+        net.__dict__.pop("_predictor_", None)  # it holds the folded copy of the last weights
+
+
 # Networks a candidate may name: {"_module": "linear-path"}.
 MODULES = {
     "linear-path": LinearPathResNet,
@@ -159,8 +194,9 @@ def build_candidate(params: dict, seed: int) -> Pipeline | VotingClassifier:
     """The pipeline a candidate stands for: ``FluxScaler(**params["_scaler"])``, the step
     named by its ``"_before"`` key if any, then the classifier with the other ``params``
     (``"_augment"``: the strengths of its ``SpectrumAugmentation``; ``"_module"``: a network
-    of :data:`MODULES`). ``"_blend": true``
-    stands for :func:`skspectra.presets.blended_pipeline` with the other ``params``."""
+    of :data:`MODULES`; ``"_average_from"``: :class:`WeightAverage` from that epoch).
+    ``"_blend": true`` stands for :func:`skspectra.presets.blended_pipeline` with the other
+    ``params``."""
     params = dict(params)
     if params.pop("_blend", False):
         return blended_pipeline(random_state=seed, **params)
@@ -168,6 +204,8 @@ def build_candidate(params: dict, seed: int) -> Pipeline | VotingClassifier:
     before = [BEFORE[params.pop("_before")]()] if "_before" in params else []
     if "_module" in params:
         params["module"] = MODULES[params.pop("_module")]
+    if "_average_from" in params:
+        params["callbacks"] = [("average", WeightAverage(params.pop("_average_from")))]
     if "_augment" in params:
         params["augment"] = SpectrumAugmentation(**params.pop("_augment"))
     clf = SpectrumCNNClassifier(random_state=seed, **params)
