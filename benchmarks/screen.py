@@ -179,7 +179,6 @@ class WeightAverage(Callback):
         with torch.no_grad():
             batches = [xi["X"] for xi, _ in net.get_iterator(X, training=False)]
         swa_utils.update_bn(batches, net.module_)
-        net.__dict__.pop("_predictor_", None)  # it holds the folded copy of the last weights
 
 
 # Networks a candidate may name: {"_module": "linear-path"}.

@@ -422,6 +422,49 @@ def test_screening_networks_differ_from_the_default_only_where_named():
         torch.testing.assert_close(linear(x), base(x) + 1.0)
 
 
+def test_weight_averaging_keeps_the_default_steps_and_predicts_with_the_average():
+    """The candidate trains exactly as the default does; it ends with the mean of the epoch-end
+    weights from ``start`` on, and predicts with that network."""
+    import torch
+    from skorch.callbacks import Callback
+
+    import benchmarks.screen as screen
+
+    class Snapshots(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.states = []
+
+        def on_epoch_end(self, net, **kwargs):
+            self.states.append({k: v.clone() for k, v in net.module_.named_parameters()})
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 32)).astype(np.float32) + 2.0
+    y = np.repeat(["a", "b"], 12)
+    X[y == "b", 10:14] += 3.0
+    small = {"max_epochs": 3, "f1_epochs": 2, "module__filters": [4, 8]}
+    snaps = Snapshots()
+    plain = screen.build_candidate({**small, "callbacks": [("snaps", snaps)]}, 0).fit(X, y)
+    averaged = screen.build_candidate({**small, "_average_from": 3}, 0).fit(X, y)
+    net, clf = plain[-1], averaged[-1]
+    losses = [row["train_loss"] for row in net.history]
+    assert losses == [row["train_loss"] for row in clf.history]  # the same steps
+    for name, value in clf.module_.named_parameters():
+        expected = torch.stack([s[name] for s in snaps.states[2:]]).mean(0)
+        torch.testing.assert_close(value, expected)
+    with torch.no_grad():
+        x = torch.from_numpy(averaged[0].transform(X)).unsqueeze(1)
+        expected = torch.softmax(clf.module_.eval()(x).double(), dim=1).numpy()
+    np.testing.assert_allclose(averaged.predict_proba(X), expected, rtol=1e-4, atol=1e-6)
+    bn = next(m for m in clf.module_.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    assert bn.momentum is not None  # update_bn leaves the module as it found it
+    assert not torch.equal(
+        bn.running_mean,
+        net.module_.get_submodule(
+            next(n for n, m in net.module_.named_modules() if isinstance(m, torch.nn.BatchNorm1d))
+        ).running_mean,
+    )  # measured again on the averaged weights
+
+
 def test_the_survey_fit_compares_two_checkouts_on_the_same_spectra(tmp_path):
     """Against its own revision, each side is the same code on the same spectra: the same
     predictions, epochs and score, each imported from its own folder (a fresh process each)."""
