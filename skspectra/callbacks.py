@@ -200,7 +200,9 @@ class EpochCheckpoint(Callback):
         ckpt.write_checkpoint(net.checkpoint_dir, self.key_, state)
 
     def on_train_end(self, net, **kwargs):
-        if self.key_ is not None and len(net.history) >= net.total_epochs:
+        # An interruption in the last epoch leaves that epoch undone: its checkpoint stays.
+        done = len(net.history) >= net.total_epochs and getattr(net, "interrupted_", None) is None
+        if self.key_ is not None and done:
             ckpt.remove_checkpoint(net.checkpoint_dir, self.key_)
 
 

@@ -129,7 +129,7 @@ def test_an_ignored_signal_stays_ignored(data):
     assert len(clf.history) == SETTINGS["max_epochs"] + SETTINGS["f1_epochs"]
 
 
-@pytest.mark.parametrize("stop_epoch", [2, 5, 6])  # in phase 1, at the switch, in phase 2
+@pytest.mark.parametrize("stop_epoch", [2, 5, 6, 7])  # phase 1, the switch, phase 2, the last
 def test_resumed_fit_equals_an_uninterrupted_one(tmp_path, data, uninterrupted, stop_epoch):
     X, y = data
     stopper = Interrupter(stop_epoch)
