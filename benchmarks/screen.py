@@ -204,7 +204,7 @@ def build_candidate(params: dict, seed: int) -> Pipeline | VotingClassifier:
     if "_module" in params:
         params["module"] = MODULES[params.pop("_module")]
     if "_average_from" in params:
-        params["callbacks"] = [("average", WeightAverage(params.pop("_average_from")))]
+        params["callbacks"] = [("screen_average", WeightAverage(params.pop("_average_from")))]
     if "_augment" in params:
         params["augment"] = SpectrumAugmentation(**params.pop("_augment"))
     clf = SpectrumCNNClassifier(random_state=seed, **params)
