@@ -260,6 +260,7 @@ _NETWORK_SCHEMA: dict[str, Check] = {
     "hidden_units": _optional(_integer(0, 1 << 16)),
     "norm": _one_of(*NORMS),
     "in_channels": _integer(1, 64),
+    "max_points": _optional(_integer(1, _MAX_POINTS)),
     "n_classes": _integer(1, _MAX_CLASSES),
     "n_points": _integer(1, _MAX_POINTS),
 }

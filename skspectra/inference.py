@@ -66,6 +66,7 @@ from .network import (
     DilatedBlock,
     NetworkEnsemble,
     SpectrumResNet,
+    binned,
     channels_last_map,
     max_of_pairs,
 )
@@ -233,12 +234,11 @@ class _ChannelsLast2d(nn.Module):
                 raise TypeError(f"cannot convert {type(layer).__name__}")
         self.features = nn.Sequential(*layers)
         self.head = copy.deepcopy(net.head)
+        self.bin = net.bin
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        return self.head(self.features(channels_last_map(x)).amax(dim=(2, 3)))
+        return self.head(self.features(channels_last_map(binned(x, self.bin))).amax(dim=(2, 3)))
 
 
 class MatmulForward(nn.Module):
@@ -284,9 +284,7 @@ class MatmulForward(nn.Module):
         ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        h = x.transpose(1, 2)  # (n, n_points, channels): a linear layer per convolution
+        h = self.net.binned(x).transpose(1, 2)  # (n, points, channels): a product per conv
         weights = iter(self.weights)
         for layer in self.net.features:
             if isinstance(layer, nn.MaxPool1d):

@@ -23,8 +23,8 @@ CONTEST_FRACTIONS = {"star": 0.8, "unknown": 0.1, "galaxy": 0.05, "qso": 0.05}
 #: batches of 160 with the contest's class fractions, 50 epochs of 500 batches with
 #: cross-entropy at 1e-3, then 50 with the soft macro-F1 loss at 1e-4, 20 % held out to pick
 #: the best epoch, the network of 8 blocks with 7 pools and 0.5 dropout over whole positions,
-#: no batch normalisation, no augmentation, no centring, no mixup, no weight decay and one
-#: network.
+#: no batch normalisation, no augmentation, no centring, no mixup, no weight decay, one network
+#: and every point of the spectra.
 SEED_PARAMS = {
     "batch_size": 160,
     "lr": 1e-3,
@@ -47,6 +47,7 @@ SEED_PARAMS = {
     "module__spatial_dropout": True,
     "module__hidden_units": 128,
     "module__norm": None,
+    "module__max_points": None,
 }
 
 
