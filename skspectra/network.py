@@ -429,6 +429,10 @@ class SpectrumResNet(nn.Module):
 
     #: Run the blocks on ``(N, C, L)`` maps even on the CPU (set by :func:`plain_layout`).
     plain_layout = False
+    #: Points averaged per bin before the first block, and ``max_points``; a network pickled
+    #: before ``max_points`` existed has neither attribute and saw every point.
+    bin = 1
+    max_points = None
 
     def __init__(
         self,
@@ -448,7 +452,7 @@ class SpectrumResNet(nn.Module):
         super().__init__()
         if max_points is not None and max_points < 1:
             raise ValueError(f"max_points must be positive or None, got {max_points}")
-        # Spectra longer than max_points are averaged in bins of this many points first.
+        self.max_points = max_points
         self.bin = 1 if max_points is None else max(1, -(-n_points // max_points))
         n_points //= self.bin
         filters = list(filters)

@@ -399,6 +399,8 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
                     "built from it: use plain numbers, strings, lists or tuples."
                 ) from None
             dropped.append(name)
+    # The network's own max_points: a file that does not name it is from before it existed.
+    params.setdefault("module__max_points", networks[0].max_points)
     # Sub-parameters of a dropped parameter (optimizer__momentum of a custom optimizer) would
     # be handed to the default that replaces it: drop them too.
     for name in list(params):
@@ -644,6 +646,8 @@ def _build(plan: _Plan, path: Path):
             stacklevel=3,
         )
     params = dict(plan.params)
+    # Files written before `max_points` existed hold networks that saw every point.
+    params.setdefault("module__max_points", None)
     device = params.get("device")
     if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(

@@ -282,8 +282,9 @@ def test_eager_prediction_folds_batch_norm_once_per_weights(fitted, monkeypatch)
         {"kernel_size": 5, "dilations": (1, 3), "filters": (8, 16, 16)},
         {"n_pools": 0, "filters": (4, 8), "hidden_units": None},
         {"in_channels": 2, "filters": (8, 8)},
+        {"max_points": 40, "filters": (8, 8)},
     ],
-    ids=["default", "seed-like", "kernel-5", "no-pools", "two-channels"],
+    ids=["default", "seed-like", "kernel-5", "no-pools", "two-channels", "binned"],
 )
 def test_matmul_forward_equals_the_network(params):
     torch.manual_seed(0)
@@ -303,6 +304,20 @@ def test_matmul_forward_equals_the_network(params):
     if net.features[0].norms is not None:
         with pytest.raises(ValueError, match="fold the batch normalisation first"):
             inference.MatmulForward(net)
+
+
+def test_every_prediction_path_bins_long_spectra_as_the_network_does(small_chunks):
+    torch.manual_seed(0)
+    net = SpectrumResNet(3, 101, filters=(8, 8), max_points=40).eval()  # bins of 3
+    X = torch.randn(21, 101)
+    with torch.no_grad():
+        expected = torch.softmax(net(X).double(), dim=1).numpy()
+        torch.testing.assert_close(
+            _ChannelsLast2d(net)(X).double().softmax(1).numpy(), expected, atol=1e-6, rtol=0
+        )
+    for n in (1, 5, 21):  # the one-spectrum path, a part of a chunk, chunks
+        got = Predictor(net).proba(X[:n].numpy())
+        np.testing.assert_allclose(got, expected[:n], atol=1e-6)
 
 
 def test_matmul_forward_refuses_other_networks():

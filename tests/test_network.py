@@ -76,6 +76,28 @@ def test_output_shape_for_any_length(length):
     assert n_maxpools(net) == net.n_pools
 
 
+@pytest.mark.parametrize(
+    "n_points, max_points, size", [(2844, 1024, 3), (1024, 1024, 1), (1025, 1024, 2), (90, 8, 12)]
+)
+def test_spectra_over_max_points_are_averaged_in_bins_first(n_points, max_points, size):
+    torch.manual_seed(0)
+    net = SpectrumResNet(3, n_points, filters=(4, 8), max_points=max_points).eval()
+    plain = SpectrumResNet(3, n_points // size, filters=(4, 8), max_points=None).eval()
+    plain.load_state_dict(net.state_dict())
+    assert net.bin == size and net.n_pools == plain.n_pools
+    x = torch.randn(5, 1, n_points)
+    expected = x[..., : n_points // size * size].reshape(5, 1, -1, size).mean(-1)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), plain(expected))
+    # None, and the network as pickled before max_points existed, see every point.
+    assert SpectrumResNet(3, 5000, max_points=None).bin == 1
+    del net.bin, net.max_points  # class attributes remain, as for an old pickle
+    with torch.no_grad():
+        assert net(x).shape == (5, 3) and net.bin == 1
+    with pytest.raises(ValueError, match="max_points must be positive"):
+        SpectrumResNet(3, 100, max_points=0)
+
+
 def test_two_dimensional_input_is_one_channel():
     net = SpectrumResNet(n_classes=3, n_points=40, filters=(4, 8), hidden_units=8).eval()
     x = torch.randn(5, 40)

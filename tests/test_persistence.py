@@ -193,6 +193,23 @@ def test_weight_decay_round_trips_and_older_files_load_without_it(saved, tmp_pat
     )
 
 
+def test_max_points_is_saved_and_older_files_load_seeing_every_point(saved, tmp_path):
+    X, y = make_lines(n=20, n_points=40)
+    clf = _tiny_fit(y, X, module__max_points=16)  # bins of 3
+    back = load(save(clf, tmp_path / "binned.skspectra"))
+    assert back.module_.bin == 3
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    default = load(save(_tiny_fit(y, X), tmp_path / "default.skspectra"))
+    assert default.get_params()["module__max_points"] == SpectrumResNet(2, 40).max_points
+
+    def older(d):  # files written before the parameter existed do not name it
+        del d["classifier"]["params"]["module__max_points"]
+        return d
+
+    old = load(_rewrite(saved, tmp_path / "older.skspectra", description=older))
+    assert old[-1].module_.bin == 1 and old[-1].module_.max_points is None
+
+
 def test_loaded_model_survives_joblib_and_clone(saved, data, tmp_path):
     X, y = data
     loaded = load(saved)
