@@ -500,6 +500,7 @@ class _Plan:
     classes: np.ndarray
     n_points: int
     n_networks: int
+    max_points: int | None
     feature_names: np.ndarray | None
     best_epoch: int | None
     history: list
@@ -575,6 +576,7 @@ def _validate(description: dict, path: Path) -> _Plan:
     if c.get("n_classes", len(classes)) != len(classes):
         raise _Invalid("classifier.n_classes", f"contradicts the {len(classes)} classes_")
     n_networks = _integer(1, _MAX_NETWORKS)(c.get("n_networks_", 1), "classifier.n_networks_")
+    max_points = _optional(_integer(1, _MAX_POINTS))(c.get("max_points_"), "classifier.max_points_")
     history = c.get("history") or []
     if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
         raise _Invalid("classifier.history", "is not a list of mappings, one per epoch")
@@ -596,6 +598,7 @@ def _validate(description: dict, path: Path) -> _Plan:
         classes=classes,
         n_points=n_points,
         n_networks=n_networks,
+        max_points=max_points,
         feature_names=_optional(_feature_names(lambda: n_points))(
             c.get("feature_names_in_"), "classifier.feature_names_in_"
         ),

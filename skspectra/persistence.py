@@ -27,6 +27,7 @@ Every refusal is a ``ValueError`` that names the file and the field.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import math
@@ -78,6 +79,9 @@ from .io._files import open_regular
 from .network import NetworkEnsemble, SpectrumResNet
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
+
+# What a network saved without naming max_points was built with, if it names max_points_.
+_DEFAULT_MAX_POINTS = inspect.signature(SpectrumResNet).parameters["max_points"].default
 
 #: Version of the file layout written by :func:`save`; :func:`load` reads this one and older.
 #: Version 2 stores a list of transformers (``"transformers"``) where version 1 had one
@@ -399,8 +403,6 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
                     "built from it: use plain numbers, strings, lists or tuples."
                 ) from None
             dropped.append(name)
-    # The network's own max_points: a file that does not name it is from before it existed.
-    params.setdefault("module__max_points", networks[0].max_points)
     # Sub-parameters of a dropped parameter (optimizer__momentum of a custom optimizer) would
     # be handed to the default that replaces it: drop them too.
     for name in list(params):
@@ -420,6 +422,7 @@ def _describe_classifier(clf: SpectrumCNNClassifier) -> dict:
         "feature_names_in_": _names(clf),
         "best_epoch_": _plain(getattr(clf, "best_epoch_", None)),
         "n_networks_": len(networks),
+        "max_points_": networks[0].max_points,  # a file without it is from before it existed
         # float32 values written as their exact float64 decimal: read back bit for bit.
         "input_mean_": _encode(getattr(clf, "input_mean_", None)),
         "input_spread_": _encode(getattr(clf, "input_spread_", None)),
@@ -646,8 +649,10 @@ def _build(plan: _Plan, path: Path):
             stacklevel=3,
         )
     params = dict(plan.params)
-    # Files written before `max_points` existed hold networks that saw every point.
-    params.setdefault("module__max_points", None)
+    # A network built with the default max_points of its day: name it where today's differs
+    # (files written before max_points existed hold networks that saw every point).
+    if "module__max_points" not in params and plan.max_points != _DEFAULT_MAX_POINTS:
+        params["module__max_points"] = plan.max_points
     device = params.get("device")
     if isinstance(device, str) and device.startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(

@@ -197,17 +197,27 @@ def test_max_points_is_saved_and_older_files_load_seeing_every_point(saved, tmp_
     X, y = make_lines(n=20, n_points=40)
     clf = _tiny_fit(y, X, module__max_points=16)  # bins of 3
     back = load(save(clf, tmp_path / "binned.skspectra"))
-    assert back.module_.bin == 3
+    assert back.module_.bin == 3 and back.get_params()["module__max_points"] == 16
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
-    default = load(save(_tiny_fit(y, X), tmp_path / "default.skspectra"))
-    assert default.get_params()["module__max_points"] == SpectrumResNet(2, 40).max_points
+    default = _tiny_fit(y, X)
+    back = load(save(default, tmp_path / "default.skspectra"))
+    assert back.get_params(deep=False) == default.get_params(deep=False)
+    assert back.module_.max_points == default.module_.max_points == 1024
 
-    def older(d):  # files written before the parameter existed do not name it
-        del d["classifier"]["params"]["module__max_points"]
+    def today_default_differs(d):  # a network built with another day's default
+        d["classifier"]["max_points_"] = 16
+        return d
+
+    other = load(_rewrite(saved, tmp_path / "other.skspectra", description=today_default_differs))
+    assert other[-1].module_.max_points == 16
+
+    def older(d):  # files written before max_points existed name it nowhere
+        del d["classifier"]["max_points_"]
         return d
 
     old = load(_rewrite(saved, tmp_path / "older.skspectra", description=older))
     assert old[-1].module_.bin == 1 and old[-1].module_.max_points is None
+    assert old[-1].get_params()["module__max_points"] is None  # a refit builds the same network
 
 
 def test_loaded_model_survives_joblib_and_clone(saved, data, tmp_path):
