@@ -471,10 +471,11 @@ class SpectrumResNet(nn.Module):
             )
         elif n_points < min_length(n_pools):
             most = int(math.floor(math.log2(n_points)))
+            seen = f"{n_points} points" + (f" after bins of {self.bin}" if self.bin > 1 else "")
             raise ValueError(
-                f"Spectra have {n_points} points, but n_pools={n_pools} pooling stages need at "
-                f"least {min_length(n_pools)}: use n_pools<={most}, n_pools=None (chosen from "
-                "the length), or resample the spectra to more points"
+                f"Spectra have {seen}, but n_pools={n_pools} pooling stages need at least "
+                f"{min_length(n_pools)}: use n_pools<={most}, n_pools=None (chosen from the "
+                "length), a larger max_points, or resample the spectra to more points"
             )
         self.n_pools = n_pools
 

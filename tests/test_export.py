@@ -249,6 +249,21 @@ def test_onnx_of_a_centring_model_subtracts_its_mean(tmp_path):
     np.testing.assert_allclose(model.predict_proba(X), uncentred, rtol=0, atol=1e-5)
 
 
+@needs_onnx
+def test_onnx_of_a_binning_model_averages_its_bins(tmp_path):
+    X, y = make_alike(n_points=100)
+    model = make_pipeline(
+        FluxScaler(),
+        SpectrumCNNClassifier(**{**FAST, "max_epochs": 2}, module__max_points=40, random_state=0),
+    ).fit(X, y)
+    assert model[-1].module_.bin == 3
+    session = _session(to_onnx(model, tmp_path / "model.onnx"))
+    proba = session.run(["probabilities"], {"spectra": X})[0]
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-5)
+    model[-1].set_params(inference="onnxruntime")
+    np.testing.assert_allclose(model.predict_proba(X), proba, rtol=0, atol=1e-5)
+
+
 # ------------------------------------------------- the graph of the ONNX Runtime backend
 @pytest.fixture
 def export_spy(monkeypatch):

@@ -96,6 +96,8 @@ def test_spectra_over_max_points_are_averaged_in_bins_first(n_points, max_points
         assert net(x).shape == (5, 3) and net.bin == 1
     with pytest.raises(ValueError, match="max_points must be positive"):
         SpectrumResNet(3, 100, max_points=0)
+    with pytest.raises(ValueError, match="Spectra have 11 points after bins of 9, but n_pools=4"):
+        SpectrumResNet(3, 100, filters=(4, 4, 4, 4, 4), n_pools=4, max_points=12)
 
 
 def test_two_dimensional_input_is_one_channel():
