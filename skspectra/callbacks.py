@@ -235,12 +235,16 @@ class TrainingScore(Callback):
 
 class PrintSettings(Callback):
     """With ``net.verbose``, print at the start of training what the data-dependent defaults
-    resolved to (centring, mixup, batch size), so that a fold and the refit can be compared."""
+    resolved to (bins, centring, mixup, batch size), so that a fold and the refit can be
+    compared."""
 
     def on_train_begin(self, net, X=None, **kwargs):
         if net.verbose:
+            first = getattr(net.module_, "networks", [net.module_])[0]
+            size = getattr(first, "bin", 1)
+            bins = f" (seen in bins of {size}: max_points)" if size > 1 else ""
             print(
-                f"{type(net).__name__}: {len(X)} spectra of {X.X.shape[-1]} points, "
+                f"{type(net).__name__}: {len(X)} spectra of {X.X.shape[-1]} points{bins}, "
                 f"{len(net.classes_)} classes, {net.n_networks_} network(s), centred="
                 f"{net.input_mean_ is not None} (spread {net.input_spread_:.3g}), mixup alpha "
                 f"{net.mixup_alpha_}, batches of {net.batch_size_}, validation_split="

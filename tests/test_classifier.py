@@ -481,6 +481,7 @@ def _configuration(clf):
     """What a fit resolved its defaults to: everything that makes two fits different models."""
     return {
         "networks": len(getattr(clf.module_, "networks", [clf.module_])),
+        "bins": getattr(clf.module_, "networks", [clf.module_])[0].bin,
         "validation": clf.best_epoch_ is not None,
         "centred": clf.input_mean_ is not None,
         "mixup": clf.mixup_alpha_,
@@ -501,6 +502,7 @@ def test_a_cv_fold_and_the_refit_train_the_same_configuration(n_per_class):
     refit = SpectrumCNNClassifier(**quick, random_state=0).fit(X, y)
     assert _configuration(on_fold) == _configuration(refit)
     assert _configuration(refit)["networks"] == 1 and not _configuration(refit)["validation"]
+    assert _configuration(refit)["bins"] == 3  # 2,600 points: a property of the length alone
     defaults = SpectrumCNNClassifier()
     assert (defaults.n_networks, defaults.validation_split) == (1, None)
     # The batch follows the data smoothly (a third of it, 16 to 64): 32 against 40 here.
@@ -519,6 +521,9 @@ def test_verbose_prints_what_the_defaults_resolved_to(capsys):
     assert f"batches of {clf.batch_size_}" in first
     SpectrumCNNClassifier(**params).fit(X, y)
     assert capsys.readouterr().out == ""
+    SpectrumCNNClassifier(**params, module__max_points=16, verbose=1).fit(X, y)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"{len(X)} spectra of {X.shape[1]} points (seen in bins of " in first
 
 
 # ---------------------------------------------------------------------------- centring
